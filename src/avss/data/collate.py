@@ -1,0 +1,46 @@
+"""Stack dataset items (see avss.data.custom_dir.MixtureDataset) into a batch dict, padding to the longest."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _pad_time(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Zero-pad the last axis of `x` to `n`."""
+    return F.pad(x, (0, n - x.shape[-1])) if x.shape[-1] < n else x
+
+
+def _pad_frames(m: torch.Tensor, t: int) -> torch.Tensor:
+    """Pad [S, T, H, W] mouths to `t` frames by repeating the last frame."""
+    if m.shape[1] >= t:
+        return m
+    tail = m[:, -1:].expand(-1, t - m.shape[1], -1, -1)
+    return torch.cat([m, tail], dim=1)
+
+
+def collate_batch(items: list[dict]) -> dict:
+    """Batch items: `mix` [B, L] (or [B, C, L]), `sources` [B, S, L], `mouths` [B, S, T, 96, 96] (only if every
+    item has mouths), `lengths` [B] int64 (valid samples), `names` list[str], `has_refs` [B] bool (if present).
+
+    Audio is zero-padded to the longest item; mouths are padded to the most frames by repeating the last frame.
+    """
+    if not items:
+        raise ValueError("collate_batch needs at least one item")
+    lengths = [int(it.get("length", it["mix"].shape[-1])) for it in items]
+    n = max(it["mix"].shape[-1] for it in items)
+    batch = {
+        "mix": torch.stack([_pad_time(it["mix"], n) for it in items]),
+        "lengths": torch.tensor(lengths, dtype=torch.int64),
+        "names": [it.get("name", str(i)) for i, it in enumerate(items)],
+    }
+    if all("sources" in it for it in items):
+        n_src = {it["sources"].shape[0] for it in items}
+        if len(n_src) != 1:
+            raise ValueError(f"items have different numbers of sources: {sorted(n_src)}")
+        batch["sources"] = torch.stack([_pad_time(it["sources"], n) for it in items])
+    if all("mouths" in it for it in items):
+        t = max(it["mouths"].shape[1] for it in items)
+        batch["mouths"] = torch.stack([_pad_frames(it["mouths"], t) for it in items])
+    if all("has_refs" in it for it in items):
+        batch["has_refs"] = torch.tensor([bool(it["has_refs"]) for it in items], dtype=torch.bool)
+    return batch

@@ -1,0 +1,129 @@
+"""Base classes every separator derives from.
+
+A `Separator` maps a mixture [B, L] (or [B, C, L] for multi-channel models) and optional mouth frames
+[B, T, 96, 96] to estimates [B, n_src, L]. It records the arguments it was built with, so a saved file
+carries its own config and loads with one line: `Separator.from_pretrained(path)`.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+
+CHECKPOINT_FORMAT = 1
+
+
+def _plain(value):
+    """Hydra hands configs over as OmegaConf containers; store plain Python so checkpoints stay portable."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _import_target(target: str):
+    module, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_from_config(config: dict) -> "Separator":
+    """Instantiate a model from a `{"_target_": "pkg.Class", **kwargs}` dict (Hydra's convention)."""
+    config = dict(config)
+    target = config.pop("_target_")
+    return _import_target(target)(**config)
+
+
+class Separator(nn.Module):
+    sample_rate: int = 16000
+    n_src: int = 2  # output tracks per forward call
+    in_channels: int = 1  # audio channels the model expects
+    needs_visual: bool = False  # True: forward needs the target speaker's mouths
+    task: str = "separation"  # "separation" (PIT over n_src) or "extraction" (one target per mouth stream)
+    video_fps: int = 25
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        original = cls.__init__
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def init_and_record(self, *args, **kw):
+            original(self, *args, **kw)
+            if type(self) is cls:  # only the most derived constructor records the config
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                arguments = {k: _plain(v) for k, v in bound.arguments.items() if k != "self"}
+                for name, param in signature.parameters.items():
+                    if param.kind is inspect.Parameter.VAR_KEYWORD:
+                        arguments.update(arguments.pop(name, {}))
+                self.config = {"_target_": f"{cls.__module__}.{cls.__qualname__}", **arguments}
+
+        cls.__init__ = init_and_record
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- persistence -------------------------------------------------------------------------------------
+    def save_pretrained(self, path, **info) -> None:
+        """Write a self-describing checkpoint: config + weights + free-form training info."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": CHECKPOINT_FORMAT, "model_config": self.config,
+                    "state_dict": self.state_dict(), "info": info}, path)
+
+    @staticmethod
+    def from_pretrained(path, map_location="cpu") -> "Separator":
+        """Load an avss checkpoint (`save_pretrained`) or a Lightning `.ckpt` written by `train.py`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint not found")
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        if "model_config" in ckpt:
+            config, state = ckpt["model_config"], ckpt["state_dict"]
+        elif "hyper_parameters" in ckpt and "model_config" in ckpt["hyper_parameters"]:
+            config = ckpt["hyper_parameters"]["model_config"]
+            state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+        else:
+            raise ValueError(f"{path}: not an avss checkpoint (no model config inside)")
+        model = build_from_config(config)
+        model.load_state_dict(state)
+        model.pretrained_info = ckpt.get("info", {})
+        return model.eval()
+
+    # ---- convenience -------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def separate(self, mix, sample_rate: int | None = None, mouths=None) -> np.ndarray:
+        """Separate one mixture given as a NumPy array [L] (or [C, L]) at `sample_rate` (default: the model's).
+
+        Returns [n_src, L] at the input rate. For long inputs use `avss.inference.separate_long`.
+        """
+        from avss.inference.chunked import separate_array
+
+        return separate_array(self, mix, sample_rate or self.sample_rate, mouths=mouths)
+
+
+class EncoderMaskerDecoder(Separator):
+    """Encoder -> masker (estimates n_src masks, optionally from mouths) -> masked frames -> decoder.
+
+    Subclasses set `self.encoder` (ConvEncoder-like, with `padded_length`), `self.masker` and `self.decoder`.
+    """
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        length = mix.shape[-1]
+        pad = self.encoder.padded_length(length) - length
+        if pad:
+            mix = nn.functional.pad(mix, (0, pad))
+        frames = self.encoder(mix)  # [B, N, T]
+        if self.needs_visual:
+            if mouths is None:
+                raise ValueError(f"{type(self).__name__} needs the target speaker's mouth frames "
+                                 "(mouths=[B, T, 96, 96] or cached embeddings [B, T, D])")
+            masks = self.masker(frames, self.visual_features(mouths))  # [B, S, N, T]
+        else:
+            masks = self.masker(frames)
+        return self.decoder(frames.unsqueeze(1) * masks)[..., :length]

@@ -1,0 +1,1 @@
+"""Reusable building blocks: norms, temporal conv nets, encoders/decoders, visual frontends, fusion."""

@@ -1,0 +1,36 @@
+import torch
+from torch import nn
+
+
+class GlobalLayerNorm(nn.Module):
+    """gLN (Luo & Mesgarani 2019): normalise over channels and time of a [B, C, T] tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-8):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        mean = x.mean(dim=dims, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=dims, keepdim=True)
+        return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
+
+
+class ChannelLayerNorm(nn.Module):
+    """cLN: LayerNorm over channels at every frame of a [B, C, T] tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-8):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, -1)).transpose(1, -1)
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    kinds = {"gLN": GlobalLayerNorm, "cLN": ChannelLayerNorm, "BN": nn.BatchNorm1d}
+    if kind not in kinds:
+        raise ValueError(f"unknown norm {kind!r}; choose one of {sorted(kinds)}")
+    return kinds[kind](channels)

@@ -1,0 +1,1 @@
+"""Lightning glue: the task module (loss, metrics, optimisers, logging) and its helpers."""

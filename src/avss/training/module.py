@@ -1,0 +1,102 @@
+"""The LightningModule that trains any `Separator`: owns the loss, validation metrics, optimiser and logging.
+
+Task modes (from the model): "separation" = mix -> n_src sources with PIT; "extraction" = mix + one speaker's
+mouths -> that speaker, run once per speaker of each mixture (how the audio-visual models are trained).
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from avss.losses import SeparationLoss, si_snr
+from avss.models.base import Separator
+from avss.training.audio_logging import log_audio
+
+
+def _plain(cfg):
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+class SeparationTask(L.LightningModule):
+    def __init__(self, model: Separator, loss: str = "si_snr", optimizer: dict | None = None,
+                 scheduler: dict | None = None,
+                 scheduler_monitor: str = "val/loss", n_audio_examples: int = 2):
+        super().__init__()
+        self.model = model
+        self.save_hyperparameters({"model_config": _plain(model.config), "loss": loss,
+                                   "optimizer": _plain(optimizer), "scheduler": _plain(scheduler),
+                                   "scheduler_monitor": scheduler_monitor})
+        self.optimizer_cfg, self.scheduler_cfg = _plain(optimizer), _plain(scheduler)
+        self.scheduler_monitor, self.n_audio_examples = scheduler_monitor, n_audio_examples
+        self.criterion = SeparationLoss(loss, pit=model.task == "separation")
+        self.audio_seconds_seen = 0.0
+
+    # ---- batches: dataset dicts -> model inputs/targets ------------------------------------------------------
+    def prepare(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Return (mix, mouths or None, target) shaped for the model's task."""
+        mix, sources = batch["mix"], batch["sources"]
+        if self.model.task == "extraction":
+            if "mouths" not in batch:
+                raise ValueError("extraction models need 'mouths' in the batch (set mouths: true in the data config)")
+            n_spk = sources.shape[1]
+            return (mix.repeat_interleave(n_spk, dim=0), batch["mouths"].flatten(0, 1),
+                    sources.flatten(0, 1).unsqueeze(1))
+        return mix, None, sources
+
+    def forward(self, mix, mouths=None):
+        return self.model(mix, mouths)
+
+    def training_step(self, batch, batch_idx):
+        mix, mouths, target = self.prepare(batch)
+        est = self.model(mix, mouths)
+        loss, _ = self.criterion(est, target)
+        self.log("train/loss", loss, prog_bar=True, batch_size=mix.shape[0])
+        self.audio_seconds_seen += batch["mix"].shape[0] * batch["mix"].shape[-1] / self.model.sample_rate
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        mix, mouths, target = self.prepare(batch)
+        est = self.model(mix, mouths)
+        loss, est = self.criterion(est, target)
+        lengths = batch.get("lengths")
+        if lengths is not None and self.model.task == "extraction":
+            lengths = lengths.repeat_interleave(target.shape[0] // lengths.shape[0])
+        improvements = []
+        for i in range(est.shape[0]):  # per item, over its valid samples only
+            n = int(lengths[i]) if lengths is not None else est.shape[-1]
+            ref, mixture = target[i, :, :n], mix[i, ..., :n].reshape(1, -1)[:, :n]
+            improvements.append((si_snr(est[i, :, :n], ref) - si_snr(mixture.expand_as(ref), ref)).mean())
+        si_snri = torch.stack(improvements).mean()
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=mix.shape[0])
+        self.log("val/si_snri", si_snri, prog_bar=True, sync_dist=True, batch_size=mix.shape[0])
+        if batch_idx == 0 and self.logger is not None and self.global_rank == 0:
+            self._log_examples(mix, est, target)
+        return loss
+
+    def _log_examples(self, mix, est, target):
+        sr = self.model.sample_rate
+        for i in range(min(self.n_audio_examples, est.shape[0])):
+            log_audio(self.logger, f"val_audio/{i}_mix", mix[i].reshape(-1).cpu().numpy(), sr, self.global_step)
+            for s in range(est.shape[1]):
+                log_audio(self.logger, f"val_audio/{i}_est{s + 1}", est[i, s].cpu().numpy(), sr, self.global_step)
+                log_audio(self.logger, f"val_audio/{i}_ref{s + 1}", target[i, s].cpu().numpy(), sr, self.global_step)
+
+    # ---- mixture audio trained on (per process), kept across resumes; the learning curve derives throughput --
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["audio_seconds_seen"] = self.audio_seconds_seen
+
+    def on_load_checkpoint(self, checkpoint):
+        self.audio_seconds_seen = checkpoint.get("audio_seconds_seen", 0.0)
+
+    # ---- optimisation ------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        """`optimizer`/`scheduler` are Hydra `_target_` dicts, e.g. {_target_: torch.optim.Adam, lr: 1e-3}."""
+        optimizer_cfg = self.optimizer_cfg or {"_target_": "torch.optim.Adam", "lr": 1e-3}
+        optimizer = instantiate(optimizer_cfg, params=self.parameters())
+        if not self.scheduler_cfg:
+            return optimizer
+        scheduler = instantiate(self.scheduler_cfg, optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": "epoch"}}
