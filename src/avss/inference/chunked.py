@@ -1,0 +1,228 @@
+"""Separate one whole recording with a `Separator`, in overlapping chunks so memory stays bounded.
+
+`separate_array(model, mix, sample_rate)` takes audio at any rate, resamples it to the model's rate (soxr),
+sets the mixture level to about -20 dBFS (the level the models were trained at), runs the model on
+overlapping chunks under `torch.inference_mode`, cross-fades the chunks with a raised-cosine ramp over each
+overlap, undoes the gain, resamples back and returns exactly as many samples as it was given.
+
+Separation models (task "separation") return tracks in an arbitrary order per call; each chunk's tracks are
+re-ordered to best match the previous chunk on their shared samples (correlation, Hungarian assignment), so a
+speaker stays on one track across the file. Extraction models (task "extraction", needs_visual) run once per
+mouth stream; output k belongs to `mouths[k]`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from avss.data.mouths import MOUTH_FPS, load_mouths, match_frames, num_frames
+from avss.io.audio import load_audio, resample, to_mono
+
+TARGET_RMS = 10.0 ** (-20.0 / 20.0)  # -20 dBFS: the middle of the -25..-15 dBFS training range
+SILENCE_RMS = 1e-6  # below this (-120 dBFS) the input is treated as silence: outputs are zeros
+MIN_SECONDS = 0.1  # shorter inputs are zero-padded to this for the model, then trimmed
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _fit(audio: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to `n` samples."""
+    if audio.shape[-1] >= n:
+        return audio[..., :n]
+    pad = [(0, 0)] * (audio.ndim - 1) + [(0, n - audio.shape[-1])]
+    return np.pad(audio, pad)
+
+
+def _fade_in(n: int) -> np.ndarray:
+    """Raised-cosine ramp 0 -> 1 over n samples; `w` and `1 - w` sum to one (constant-gain cross-fade)."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def match_order(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Permutation `p` such that `current[p]` best matches `previous` ([S, n] each) by normalised correlation.
+
+    Keeps the given order when the shared samples are (near) silent or no re-ordering scores higher.
+    """
+    n_src = previous.shape[0]
+    norm_prev = np.linalg.norm(previous, axis=-1)
+    norm_cur = np.linalg.norm(current, axis=-1)
+    identity = np.arange(n_src)
+    if n_src < 2 or norm_prev.max() < 1e-8 or norm_cur.max() < 1e-8:
+        return identity
+    score = (previous @ current.T) / (np.outer(norm_prev, norm_cur) + 1e-8)  # [prev track, current track]
+    rows, cols = linear_sum_assignment(-score)
+    perm = cols[np.argsort(rows)]
+    if score[identity, perm].sum() > score[identity, identity].sum() + 1e-6:
+        return perm
+    return identity
+
+
+def _as_mouth_list(mouths) -> list[np.ndarray] | None:
+    """Accept a list/tuple of per-speaker arrays, or one stacked array [S, T, ...] (uint8 [T, H, W]: one speaker)."""
+    if mouths is None:
+        return None
+    if isinstance(mouths, torch.Tensor):
+        mouths = mouths.detach().cpu().numpy()
+    if isinstance(mouths, np.ndarray):
+        mouths = [mouths] if (mouths.ndim == 3 and mouths.dtype == np.uint8) else list(mouths)
+    out = []
+    for k, m in enumerate(mouths):
+        m = m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
+        if m.ndim < 2 or m.shape[0] == 0:
+            raise ValueError(f"mouths[{k}] has shape {list(m.shape)}; expected frames [T, 96, 96] with T >= 1")
+        out.append(m)
+    return out
+
+
+def _chunk_plan(n: int, chunk: int, overlap: int, align: int) -> list[tuple[int, int]]:
+    """(start, end) of each chunk over n samples; starts are multiples of `align`; the last chunk ends at n."""
+    if n <= chunk:
+        return [(0, n)]
+    hop = max(align, (chunk - overlap) // align * align)
+    starts = list(range(0, n - chunk, hop))
+    last = (n - chunk) // align * align
+    if last > starts[-1]:
+        starts.append(last)
+    return [(s, s + chunk) for s in starts[:-1]] + [(starts[-1], n)]
+
+
+class _ChunkRunner:
+    """Runs the model on one chunk of model-rate audio; returns float32 [n_out, chunk length]."""
+
+    def __init__(self, model, mouths, device, min_len: int):
+        self.model, self.mouths, self.device, self.min_len = model, mouths, device, min_len
+        self.rate = int(model.sample_rate)
+        self.extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
+
+    def _mouth_slice(self, frames: np.ndarray, start: int, length: int) -> np.ndarray:
+        first = start * MOUTH_FPS // self.rate
+        count = num_frames(length, self.rate)
+        piece = frames[first:first + count]
+        if piece.shape[0] == 0:  # video shorter than the audio: hold the last frame
+            piece = frames[-1:]
+        return match_frames(piece, count)
+
+    def __call__(self, segment: np.ndarray, start: int) -> np.ndarray:
+        length = segment.shape[-1]
+        padded = max(length, self.min_len)
+        audio = torch.from_numpy(np.ascontiguousarray(_fit(segment, padded))).to(self.device).unsqueeze(0)
+        if not self.model.needs_visual:
+            est = self.model(audio)[0]
+        else:
+            frames = torch.from_numpy(np.stack([self._mouth_slice(m, start, padded) for m in self.mouths]))
+            frames = frames.to(self.device)
+            if self.extraction:  # one call per target speaker, batched: [S, L] + [S, T, 96, 96] -> [S, 1, L]
+                est = self.model(audio.expand(len(self.mouths), *audio.shape[1:]), frames)[:, 0]
+            else:  # AV separation: all speakers' mouths at once, output order = mouth order
+                est = self.model(audio, frames.unsqueeze(0))[0]
+        if est.dim() != 2 or est.shape[-1] < length:
+            raise RuntimeError(f"{type(self.model).__name__} returned shape {list(est.shape)} for "
+                               f"{length} input samples; expected [n_src, >= {length}]")
+        return est[:, :length].float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------- public API
+def check_chunking(chunk_seconds, overlap_seconds) -> None:
+    """ValueError unless chunk_seconds > 0 (or None: one pass) and 0 <= overlap_seconds < chunk_seconds."""
+    if chunk_seconds is not None and not (isinstance(chunk_seconds, (int, float)) and chunk_seconds > 0):
+        raise ValueError(f"chunk_seconds must be a positive number of seconds (or null for one pass), "
+                         f"got {chunk_seconds!r}")
+    if not (isinstance(overlap_seconds, (int, float)) and 0 <= overlap_seconds
+            and (chunk_seconds is None or overlap_seconds < chunk_seconds)):
+        raise ValueError(f"overlap_seconds must be at least 0 and below chunk_seconds ({chunk_seconds!r}), "
+                         f"got {overlap_seconds!r}")
+
+
+@torch.inference_mode()
+def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: float | None = 8.0,
+                   overlap_seconds: float = 1.0, device="cpu") -> np.ndarray:
+    """Separate `mix` (NumPy [L] or [C, L] at `sample_rate`) with `model`; returns float32 [n_out, L] at `sample_rate`.
+
+    n_out is `model.n_src` for separation models and `len(mouths)` for extraction models, whose `mouths` is a
+    list of per-speaker uint8 frames [T, 96, 96] at 25 fps (output k is speaker k). Multi-channel input is
+    averaged to mono unless `model.in_channels > 1`. Chunks are `chunk_seconds` long (None: the whole input at
+    once) and overlap by `overlap_seconds`. The model is put in eval mode (restored afterwards) and moved to
+    `device`. Raises ValueError for empty input, bad chunk settings or a visual model without mouths.
+    """
+    if isinstance(mix, torch.Tensor):
+        mix = mix.detach().cpu().numpy()
+    mix = np.asarray(mix, dtype=np.float32)
+    if mix.ndim not in (1, 2):
+        raise ValueError(f"mix must be [L] or [C, L], got shape {list(mix.shape)}")
+    if mix.size == 0:
+        raise ValueError(f"mix is empty (shape {list(mix.shape)}); nothing to separate")
+    if not sample_rate or int(sample_rate) <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    check_chunking(chunk_seconds, overlap_seconds)
+    sample_rate = int(sample_rate)
+    length = mix.shape[-1]
+
+    in_channels = int(getattr(model, "in_channels", 1))
+    if in_channels == 1:
+        mix = to_mono(mix)
+    elif mix.ndim != 2 or mix.shape[0] != in_channels:
+        raise ValueError(f"{type(model).__name__} expects {in_channels}-channel audio [C, L], "
+                         f"got shape {list(mix.shape)}")
+    mix = np.nan_to_num(mix, nan=0.0, posinf=1.0, neginf=-1.0)
+
+    mouth_list = _as_mouth_list(mouths) if model.needs_visual else None
+    if model.needs_visual and not mouth_list:
+        raise ValueError(f"{type(model).__name__} is an audio-visual model and needs the mouth frames of each "
+                         "target speaker (mouths=[uint8 [T, 96, 96] per speaker]); use an audio-only model "
+                         "to separate without video")
+    extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
+    n_out = len(mouth_list) if extraction else int(model.n_src)
+
+    rate = int(model.sample_rate)
+    audio = resample(mix, sample_rate, rate)
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    if not math.isfinite(rms) or rms < SILENCE_RMS:
+        return np.zeros((n_out, length), dtype=np.float32)
+    gain = TARGET_RMS / rms
+    audio = (audio * gain).astype(np.float32)
+
+    n = audio.shape[-1]
+    min_len = max(1, math.ceil(MIN_SECONDS * rate))
+    chunk = n if chunk_seconds is None else max(min_len, round(chunk_seconds * rate))
+    overlap = min(round(overlap_seconds * rate), chunk - 1)
+    align = rate // MOUTH_FPS if (model.needs_visual and rate % MOUTH_FPS == 0) else 1
+    run = _ChunkRunner(model, mouth_list, torch.device(device), min_len)
+    align_order = not model.needs_visual and getattr(model, "task", "separation") == "separation"
+
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    try:
+        out = np.zeros((n_out, n), dtype=np.float32)
+        prev, prev_start, prev_end = None, 0, 0
+        for start, end in _chunk_plan(n, chunk, overlap, align):
+            est = run(audio[..., start:end], start)
+            shared = prev_end - start
+            if shared > 0:
+                if align_order:
+                    est = est[match_order(prev[:, start - prev_start:], est[:, :shared])]
+                w = _fade_in(shared)
+                out[:, start:prev_end] = out[:, start:prev_end] * (1.0 - w) + est[:, :shared] * w
+                out[:, prev_end:end] = est[:, shared:]
+            else:
+                out[:, start:end] = est
+            prev, prev_start, prev_end = est, start, end
+    finally:
+        model.train(was_training)
+
+    out /= gain
+    out = _fit(resample(out, rate, sample_rate), length)
+    return np.ascontiguousarray(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
+
+
+def separate_file(model, path, mouths_paths=None, **kw) -> tuple[np.ndarray, int]:
+    """Separate an audio file; returns ([n_out, L] float32 at the file's rate, rate).
+
+    `mouths_paths`: one `<ID>.npz` per target speaker for audio-visual models. Keyword arguments go to
+    `separate_array` (chunk_seconds, overlap_seconds, device). Unreadable inputs raise `InputError`.
+    """
+    audio, rate = load_audio(path, mono=int(getattr(model, "in_channels", 1)) == 1)
+    mouths = [load_mouths(p) for p in mouths_paths] if mouths_paths else None
+    return separate_array(model, audio, rate, mouths=mouths, **kw), rate

@@ -1,0 +1,195 @@
+"""Separate every mixture of a folder (course layout) and write `save_dir/s1/<name>.wav`, `save_dir/s2/...`.
+
+`run_directory` is the library entry; `main(cfg)` is the body of the `inference.py` script (config in,
+exit code out: 0 all separated, 1 some files failed, 2 unusable arguments).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from avss.data.custom_dir import MixEntry, scan_custom_dir
+from avss.data.mouths import load_mouths
+from avss.inference.chunked import check_chunking, separate_array
+from avss.io.audio import load_audio, save_audio
+from avss.io.errors import InputError
+
+USAGE = ("usage: python inference.py data_dir=DIR save_dir=OUT [checkpoint=PATH] [device=cpu|cuda] "
+         "[chunk_seconds=8] [overlap_seconds=1]")
+
+
+@dataclass
+class Report:
+    """Outcome of `run_directory`: mixture paths separated, and (mixture path, reason) for each failure."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    save_dir: str = ""
+    tracks: list[str] = field(default_factory=list)  # output sub-folders, e.g. ["s1", "s2"]
+
+
+def _err(line: str) -> None:
+    tqdm.write(line, file=sys.stderr)  # prints above the progress bar without breaking it
+
+
+def _mouth_paths(entry: MixEntry, data_dir: Path) -> list[Path]:
+    """Mouth files of the mixture's two speakers (s1 = first ID in the name), or InputError naming what is missing."""
+    if entry.speakers is None:
+        raise InputError(entry.mix, "cannot tell the two speaker IDs from the file name, so no mouth files match",
+                         f"name it <ID1>_<ID2> with {data_dir / 'mouths'}/<ID>.npz for both, "
+                         "or use an audio-only checkpoint")
+    missing = [data_dir / "mouths" / f"{spk}.npz" for spk, path in zip(entry.speakers, entry.mouths) if path is None]
+    if missing:
+        what = " and ".join(str(p) for p in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise InputError(entry.mix, f"missing mouth file{plural} {what}",
+                         f"add {'them' if plural else 'it'}, or use an audio-only checkpoint")
+    return list(entry.mouths)
+
+
+def _write_outputs(outputs: np.ndarray, rate: int, save_dir: Path, tracks: list[str], name: str) -> None:
+    """Write all tracks or none: each goes to a hidden temporary file first, then all are renamed."""
+    temps, finals = [], []
+    try:
+        for track, audio in zip(tracks, outputs):
+            final = save_dir / track / f"{name}.wav"
+            temp = final.with_name(f".{name}.partial.wav")
+            temps.append(temp)
+            save_audio(temp, audio, rate)
+            finals.append(final)
+        for temp, final in zip(temps, finals):
+            os.replace(temp, final)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+
+
+def separate_entry(model, entry: MixEntry, data_dir: Path, **kw) -> tuple[np.ndarray, int]:
+    """Separate one mixture of a folder: ([n_out, L] at the file's rate, rate). Raises InputError for bad inputs."""
+    mouth_paths = _mouth_paths(entry, data_dir) if model.needs_visual else None
+    audio, rate = load_audio(entry.mix, mono=int(getattr(model, "in_channels", 1)) == 1)
+    mouths = [load_mouths(p) for p in mouth_paths] if mouth_paths else None
+    return separate_array(model, audio, rate, mouths=mouths, **kw), rate
+
+
+def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float | None = 8.0,
+                  overlap_seconds: float = 1.0, progress: bool = True, log=_err) -> Report:
+    """Separate every mixture under `data_dir` into `save_dir/s<k>/<mix stem>.wav` (16-bit, the mixture's rate
+    and length). With an audio-visual model s1 is the speaker named first in the file name. Each unusable
+    mixture is reported as one line through `log` and skipped (nothing is written for it).
+
+    Raises InputError when `data_dir` does not exist or holds no mixtures.
+    """
+    data_dir, save_dir = Path(data_dir), Path(save_dir)
+    entries = scan_custom_dir(data_dir)
+    extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
+    n_out = 2 if extraction else int(model.n_src)
+    tracks = [f"s{k + 1}" for k in range(n_out)]
+    report = Report(save_dir=str(save_dir), tracks=tracks)
+    for entry in tqdm(entries, desc="separating", unit="mix", file=sys.stderr, disable=not progress,
+                      dynamic_ncols=True):
+        try:
+            outputs, rate = separate_entry(model, entry, data_dir, chunk_seconds=chunk_seconds,
+                                           overlap_seconds=overlap_seconds, device=device)
+        except InputError as error:
+            log(error.one_line())
+            reason = f"{error.reason} ({error.hint})" if error.hint else error.reason
+            report.failed.append((str(entry.mix), reason))
+            continue
+        try:
+            _write_outputs(outputs, rate, save_dir, tracks, entry.name)
+        except OSError as error:
+            reason = f"cannot write the separated files to {save_dir} ({error.strerror or error})"
+            log(f"{entry.mix}: {reason}")
+            report.failed.append((str(entry.mix), reason))
+            continue
+        report.done.append(str(entry.mix))
+    return report
+
+
+# --------------------------------------------------------------------------------------------- script body
+def _resolve(path) -> Path:
+    """Relative paths are taken from the directory the script was launched from."""
+    path = Path(str(path)).expanduser()
+    if path.is_absolute():
+        return path
+    try:
+        from hydra.utils import get_original_cwd
+
+        base = Path(get_original_cwd())
+    except (ImportError, ValueError):  # not running under Hydra
+        base = Path.cwd()
+    return base / path
+
+
+def _pick_device(requested) -> str | None:
+    import torch
+
+    name = str(requested or "cpu").strip()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        _err(f"inference: unknown device {name!r} (use cpu or cuda)")
+        return None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        _err(f"inference: device={name} requested but CUDA is not available here; running on the CPU instead")
+        return "cpu"
+    if device.type not in ("cpu", "cuda"):
+        _err(f"inference: unsupported device {name!r} (use cpu or cuda)")
+        return None
+    return name
+
+
+def main(cfg) -> int:
+    """`inference.py` body: load the checkpoint, separate `data_dir` into `save_dir`; return the exit code."""
+    if not cfg.get("data_dir") or not cfg.get("save_dir") or not cfg.get("checkpoint"):
+        _err(f"inference: data_dir, save_dir and checkpoint are required ({USAGE})")
+        return 2
+    data_dir, save_dir, checkpoint = (_resolve(cfg[k]) for k in ("data_dir", "save_dir", "checkpoint"))
+    if not checkpoint.is_file():
+        _err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
+             "or a .ckpt written by train.py)")
+        return 2
+    if not data_dir.is_dir():
+        _err(f"{data_dir}: data directory not found (pass data_dir=DIR holding audio/mix/<ID1>_<ID2>.wav)")
+        return 2
+    device = _pick_device(cfg.get("device", "cpu"))
+    if device is None:
+        return 2
+    chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
+    try:
+        check_chunking(chunk_seconds, overlap_seconds)
+    except ValueError as error:
+        _err(f"inference: {error}")
+        return 2
+
+    from avss.models.base import Separator
+
+    try:
+        model = Separator.from_pretrained(checkpoint, map_location="cpu")
+    except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if text.startswith(f"{checkpoint}: "):
+            text = text[len(f"{checkpoint}: "):]
+        _err(f"{checkpoint}: cannot load the checkpoint ({text})")
+        return 2
+    kind = "audio-visual extraction" if model.needs_visual else "audio-only separation"
+    print(f"loaded {type(model).__name__} ({kind}, {model.sample_rate} Hz) from {checkpoint}", flush=True)
+
+    try:
+        report = run_directory(model, data_dir, save_dir, device=device, chunk_seconds=chunk_seconds,
+                               overlap_seconds=overlap_seconds, progress=bool(cfg.get("progress", True)))
+    except InputError as error:  # data_dir holds no mixtures
+        _err(error.one_line())
+        return 2
+    folders = ", ".join(f"{t}/" for t in report.tracks)
+    print(f"separated {len(report.done)} mixtures into {save_dir} ({folders})", flush=True)
+    if report.failed:
+        _err(f"{len(report.failed)} failed (see the messages above); nothing was written for them")
+        return 1
+    return 0

@@ -1,0 +1,167 @@
+"""Model complexity: multiply-accumulates (MACs) of one forward pass and parameter counts.
+
+MACs come from `torch.utils.flop_counter.FlopCounterMode` (its FLOPs / 2: convolutions, transposed
+convolutions, matmul / linear, batched matmul, attention), with one correction for recurrent layers:
+
+* `nn.LSTM`, `nn.GRU` and `nn.RNN` are always counted analytically from the input shape seen by a forward
+  hook, and whatever the flop counter recorded inside those modules is discarded. The counter's view of a
+  recurrent layer depends on the kernel that ran: on CPU in torch 2.13 a plain LSTM goes to oneDNN and is
+  not counted at all, an LSTM with `proj_size` and GRU/RNN are decomposed into (add)mm calls that are counted.
+  Replacing rather than adding keeps the figure the same on every backend and never counts a layer twice.
+* Per time step, direction and layer (input size `i`, hidden size `h`, state size `r` = proj_size or h):
+      LSTM  4*h*(i + r)  (+ h*r for the projection)     GRU  3*h*(i + h)     RNN  h*(i + h)
+  with `i` = input_size for layer 0 and r * num_directions above. Multiplied by the number of (batch, time)
+  steps (the row count of a PackedSequence) and by the number of directions.
+* Only the matrix products are counted, the same convention FlopCounterMode follows for every other layer:
+  bias additions, gate nonlinearities, the elementwise gate/state products, norms, activations and masking
+  are not counted anywhere. (The decomposed GRU/RNN kernels give exactly the formulas above.)
+
+Visual frontends (submodules named `lip_frontend` or `visual_frontend`) are tallied separately, so a model's
+separator cost can be reported without the lip-reading network, whose cost depends on the video, not the audio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+from torch.utils.flop_counter import FlopCounterMode
+
+FRONTEND_NAMES = ("lip_frontend", "visual_frontend")
+RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
+
+
+# ---- parameters ------------------------------------------------------------------------------------------
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of (distinct) parameter elements of `module`."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def frontend_modules(model: nn.Module, names=FRONTEND_NAMES) -> dict[str, nn.Module]:
+    """Outermost submodules whose attribute name is one of `names`, by qualified name."""
+    found: dict[str, nn.Module] = {}
+    for qualname, module in model.named_modules():
+        if qualname.rpartition(".")[2] in names and not any(qualname.startswith(f + ".") for f in found):
+            found[qualname] = module
+    return found
+
+
+def param_breakdown(model: nn.Module, names=FRONTEND_NAMES) -> dict[str, int]:
+    """{"total", "separator", "frontend"} parameter counts; frontend = modules named in `names`.
+
+    A parameter shared between the frontend and the rest is counted once, as frontend.
+    """
+    frontend_ids = {id(p) for m in frontend_modules(model, names).values() for p in m.parameters()}
+    total = frontend = 0
+    for p in model.parameters():
+        total += p.numel()
+        if id(p) in frontend_ids:
+            frontend += p.numel()
+    return {"total": total, "separator": total - frontend, "frontend": frontend}
+
+
+# ---- recurrent layers ------------------------------------------------------------------------------------
+def recurrent_macs(module: nn.RNNBase, steps: int) -> int:
+    """Analytic MACs of `module` over `steps` (batch x time) input rows, matrix products only."""
+    hidden, dirs = module.hidden_size, 2 if module.bidirectional else 1
+    proj = getattr(module, "proj_size", 0) or 0
+    state = proj or hidden
+    per_step = 0
+    for layer in range(module.num_layers):
+        inp = module.input_size if layer == 0 else state * dirs
+        if isinstance(module, nn.LSTM):
+            per_step += 4 * hidden * (inp + state) + hidden * proj
+        elif isinstance(module, nn.GRU):
+            per_step += 3 * hidden * (inp + hidden)
+        else:
+            per_step += hidden * (inp + hidden)
+    return per_step * dirs * steps
+
+
+def _recurrent_steps(module: nn.RNNBase, x) -> int:
+    if isinstance(x, PackedSequence):
+        return int(x.data.shape[0])
+    if x.dim() == 2:  # unbatched [T, in]
+        return int(x.shape[0])
+    return int(x.shape[0] * x.shape[1])
+
+
+# ---- MACs ------------------------------------------------------------------------------------------------
+@dataclass
+class MacsReport:
+    total: float  # MACs of the whole forward pass
+    frontend: float  # of which inside visual frontends
+    by_frontend: dict  # qualified name -> MACs
+
+    @property
+    def separator(self) -> float:
+        return self.total - self.frontend
+
+
+class _MacTally:
+    """Hooks that run inside a FlopCounterMode: swap recurrent layers' counted FLOPs for analytic MACs and
+    attribute everything that happens inside a frontend module to that frontend."""
+
+    def __init__(self, model: nn.Module, counter: FlopCounterMode, frontend_names):
+        self.counter = counter
+        self.correction = 0.0  # MACs to add to counter FLOPs / 2 (analytic recurrent MACs - counted ones)
+        self.by_frontend: dict[str, float] = {}
+        self.handles = []
+        self._marks: dict[int, list] = {}
+        for module in model.modules():
+            if isinstance(module, RECURRENT_TYPES):
+                self._hook(module, self._rnn_pre, self._rnn_post)
+        for qualname, module in frontend_modules(model, frontend_names).items():
+            self.by_frontend[qualname] = 0.0
+            self._hook(module, self._frontend_pre, self._make_frontend_post(qualname))
+
+    def macs(self) -> float:
+        return self.counter.get_total_flops() / 2 + self.correction
+
+    def _hook(self, module, pre, post):
+        self.handles.append(module.register_forward_pre_hook(pre))
+        self.handles.append(module.register_forward_hook(post))
+
+    def _push(self, module, value):
+        self._marks.setdefault(id(module), []).append(value)
+
+    def _pop(self, module):
+        return self._marks[id(module)].pop()
+
+    def _rnn_pre(self, module, args):
+        self._push(module, self.counter.get_total_flops())
+
+    def _rnn_post(self, module, args, output):
+        counted = (self.counter.get_total_flops() - self._pop(module)) / 2
+        self.correction += recurrent_macs(module, _recurrent_steps(module, args[0])) - counted
+
+    def _frontend_pre(self, module, args):
+        self._push(module, self.macs())
+
+    def _make_frontend_post(self, qualname):
+        def post(module, args, output):
+            self.by_frontend[qualname] += self.macs() - self._pop(module)
+        return post
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def macs_breakdown(model: nn.Module, *inputs, frontend_names=FRONTEND_NAMES, **kwargs) -> MacsReport:
+    """Run `model(*inputs, **kwargs)` once (no grad) and count its MACs, with visual frontends apart."""
+    counter = FlopCounterMode(display=False)
+    tally = _MacTally(model, counter, frontend_names)
+    try:
+        with torch.no_grad(), counter:
+            model(*inputs, **kwargs)
+    finally:
+        tally.remove()
+    frontend = sum(tally.by_frontend.values())
+    return MacsReport(total=float(tally.macs()), frontend=float(frontend), by_frontend=dict(tally.by_frontend))
+
+
+def count_macs(model: nn.Module, *inputs, **kwargs) -> float:
+    """Multiply-accumulates of one forward pass `model(*inputs, **kwargs)` (frontends included)."""
+    return macs_breakdown(model, *inputs, **kwargs).total

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def speechlike(seconds: float, sample_rate: int, seed: int, f0: float = 140.0) -> np.ndarray:
+    """A voiced-speech-like test signal: harmonics of a wobbling f0 under a syllabic (4 Hz) on/off envelope."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    f = f0 * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
+    phase = 2 * np.pi * np.cumsum(f) / sample_rate
+    x = sum(np.sin(k * phase + rng.uniform(0, 6.28)) / k for k in range(1, 12))
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t + rng.uniform(0, 6.28)), 0, None) ** 0.5
+    return (0.1 * x * env + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """A speaker-labelled corpus: 4 speakers x 2 utterances of 1.5 s at 16 kHz, named `<spk>-<n>.wav`."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for s in range(4):
+        for u in range(2):
+            sf.write(root / f"{s + 10}-{u}.wav", speechlike(1.5, 16000, seed=10 * s + u, f0=100 + 30 * s), 16000)
+    return root
