@@ -83,8 +83,9 @@ def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float 
     and length). With an audio-visual model s1 is the speaker named first in the file name. Each unusable
     mixture is reported as one line through `log` and skipped (nothing is written for it).
 
-    Raises InputError when `data_dir` does not exist or holds no mixtures.
+    Raises InputError when `data_dir` does not exist or holds no mixtures, ValueError for bad chunk settings.
     """
+    check_chunking(chunk_seconds, overlap_seconds)
     data_dir, save_dir = Path(data_dir), Path(save_dir)
     entries = scan_custom_dir(data_dir)
     extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"

@@ -96,15 +96,16 @@ class Separator(nn.Module):
         return model.eval()
 
     # ---- convenience -------------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def separate(self, mix, sample_rate: int | None = None, mouths=None) -> np.ndarray:
+    def separate(self, mix, sample_rate: int | None = None, mouths=None, **options) -> np.ndarray:
         """Separate one mixture given as a NumPy array [L] (or [C, L]) at `sample_rate` (default: the model's).
 
-        Returns [n_src, L] at the input rate. For long inputs use `avss.inference.separate_long`.
+        Returns [n_src, L] at the input rate; long inputs are processed in overlapping chunks. `mouths`: one
+        [T, 96, 96] uint8 array per target speaker for extraction models. `options` go to
+        `avss.inference.separate_array` (chunk_seconds, overlap_seconds, device).
         """
         from avss.inference.chunked import separate_array
 
-        return separate_array(self, mix, sample_rate or self.sample_rate, mouths=mouths)
+        return separate_array(self, mix, sample_rate or self.sample_rate, mouths=mouths, **options)
 
 
 class EncoderMaskerDecoder(Separator):

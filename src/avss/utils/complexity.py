@@ -21,6 +21,7 @@ separator cost can be reported without the lip-reading network, whose cost depen
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -149,8 +150,24 @@ class _MacTally:
             handle.remove()
 
 
-def macs_breakdown(model: nn.Module, *inputs, frontend_names=FRONTEND_NAMES, **kwargs) -> MacsReport:
-    """Run `model(*inputs, **kwargs)` once (no grad) and count its MACs, with visual frontends apart."""
+def _to_meta(value):
+    if isinstance(value, torch.Tensor):
+        return value.to("meta")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_meta(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_meta(v) for k, v in value.items()}
+    return value
+
+
+def _meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose parameters and buffers live on the meta device (no weights are copied)."""
+    memo = {id(p): nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad) for p in model.parameters()}
+    memo.update({id(b): b.detach().to("meta") for b in model.buffers()})
+    return copy.deepcopy(model, memo)
+
+
+def _count(model, inputs, kwargs, frontend_names) -> MacsReport:
     counter = FlopCounterMode(display=False)
     tally = _MacTally(model, counter, frontend_names)
     try:
@@ -162,6 +179,23 @@ def macs_breakdown(model: nn.Module, *inputs, frontend_names=FRONTEND_NAMES, **k
     return MacsReport(total=float(tally.macs()), frontend=float(frontend), by_frontend=dict(tally.by_frontend))
 
 
-def count_macs(model: nn.Module, *inputs, **kwargs) -> float:
+def macs_breakdown(model: nn.Module, *inputs, frontend_names=FRONTEND_NAMES, meta: bool = True,
+                   **kwargs) -> MacsReport:
+    """Count the MACs of one forward pass `model(*inputs, **kwargs)` (no grad), with visual frontends apart.
+
+    With `meta` (default) the pass runs on a copy of the model on the meta device, so only shapes are
+    propagated and nothing is computed (same count, a fraction of the time). Models whose forward needs
+    real values (data-dependent control flow, `.item()`) fall back to a real pass on the given inputs.
+    """
+    if meta:
+        try:
+            meta_model = _meta_copy(model)
+            return _count(meta_model, _to_meta(inputs), _to_meta(kwargs), frontend_names)
+        except (NotImplementedError, RuntimeError):
+            pass  # e.g. "Tensor.item() cannot be called on meta tensors": count on real tensors
+    return _count(model, inputs, kwargs, frontend_names)
+
+
+def count_macs(model: nn.Module, *inputs, meta: bool = True, **kwargs) -> float:
     """Multiply-accumulates of one forward pass `model(*inputs, **kwargs)` (frontends included)."""
-    return macs_breakdown(model, *inputs, **kwargs).total
+    return macs_breakdown(model, *inputs, meta=meta, **kwargs).total

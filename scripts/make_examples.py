@@ -1,0 +1,100 @@
+"""Regenerate the bundled example set in examples/ (course layout) from text-to-speech.
+
+    python scripts/make_examples.py            # needs the Debian packages espeak-ng and flite
+
+Three two-speaker mixtures of synthetic speech (espeak-ng and flite voices, fixed sentences), at 16 kHz and
+22.05 kHz, as wav and flac, with references and SYNTHETIC mouth streams (avss.data.synthetic_mouths, grey
+levels rounded to steps of 8 to keep the files small). One speaker ID contains "_" (anna_b_2). The output
+depends only on the texts, voices, SEED and the TTS versions (recorded in examples/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from avss.data.custom_dir import scan_custom_dir
+from avss.data.mixture_sets import scale_pair, write_mixture
+from avss.io.audio import load_audio
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 0
+MOUTH_STEP = 8
+SILENCE_DB = -40.0  # leading/trailing audio quieter than this (relative to the peak) is trimmed
+
+# (ID, engine, voice, text) for s1 and s2, mixture sample rate, mixture format, level of s1 over s2 in dB
+EXAMPLES = [
+    dict(s1=("anna_b_2", "espeak-ng", "en-us+f2", "Please leave the green lamp on the table."),
+         s2=("tom", "flite", "rms", "We can walk to the market after lunch."),
+         sample_rate=16000, ext="wav", snr_db=0.0),
+    dict(s1=("lena", "flite", "slt", "The old clock in the hall stopped at noon."),
+         s2=("ravi", "espeak-ng", "en-gb+m1", "Turn left at the bridge and keep going."),
+         sample_rate=22050, ext="flac", snr_db=2.5),
+    dict(s1=("joe", "flite", "awb", "Bring a warm coat, it might snow tonight."),
+         s2=("mia", "espeak-ng", "en+f3", "She painted the fence a bright shade of blue."),
+         sample_rate=16000, ext="flac", snr_db=-2.0),
+]
+
+
+def synthesise(engine: str, voice: str, text: str, sample_rate: int, workdir: Path) -> np.ndarray:
+    """Speak `text` with espeak-ng or flite; return float32 mono at `sample_rate`, silence trimmed."""
+    wav = workdir / f"{engine}_{voice.replace('+', '_')}.wav"
+    if engine == "espeak-ng":
+        cmd = ["espeak-ng", "-v", voice, "-s", "165", "-w", str(wav), text]
+    elif engine == "flite":
+        cmd = ["flite", "-voice", voice, "-t", text, "-o", str(wav)]
+    else:
+        raise ValueError(f"unknown TTS engine {engine!r}")
+    try:
+        subprocess.run(cmd, check=True, capture_output=True)
+    except FileNotFoundError:
+        sys.exit(f"make_examples.py: {engine} not found (apt-get install espeak-ng flite)")
+    audio, _ = load_audio(wav, sample_rate)
+    return trim_silence(audio, sample_rate)
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int, margin: float = 0.05) -> np.ndarray:
+    """Cut leading/trailing 10 ms frames quieter than SILENCE_DB below the peak frame, keeping `margin` s."""
+    hop = sample_rate // 100
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(level > level.max() + SILENCE_DB)
+    pad = int(margin * sample_rate)
+    return audio[max(0, loud[0] * hop - pad): min(len(audio), (loud[-1] + 1) * hop + pad)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "examples", help="output folder (default examples/)")
+    out = parser.parse_args(argv).out
+    for sub in ("audio", "mouths"):  # generated content only; README.md stays
+        shutil.rmtree(out / sub, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, ex in enumerate(EXAMPLES):
+            rate = ex["sample_rate"]
+            (id1, *tts1), (id2, *tts2) = ex["s1"], ex["s2"]
+            x1, x2 = synthesise(*tts1, rate, Path(tmp)), synthesise(*tts2, rate, Path(tmp))
+            n = max(len(x1), len(x2))  # the shorter sentence is padded with silence: no word is cut
+            x1, x2 = np.pad(x1, (0, n - len(x1))), np.pad(x2, (0, n - len(x2)))
+            s1, s2 = scale_pair(x1, x2, ex["snr_db"])
+            written = write_mixture(out, id1, id2, s1, s2, rate, ext=ex["ext"], mouths=True,
+                                    rng=np.random.default_rng([SEED, i]), ref_ext=ex["ext"],
+                                    mouth_step=MOUTH_STEP)
+            print(f"{written['mix'].relative_to(out)}: {n / rate:.2f} s at {rate} Hz")
+    entries = scan_custom_dir(out)
+    bad = [e.name for e in entries if not (e.has_refs and e.has_mouths)]
+    if bad or len(entries) != len(EXAMPLES):
+        print(f"make_examples.py: {out} does not parse as expected ({bad or len(entries)})", file=sys.stderr)
+        return 1
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"{len(entries)} mixtures in {out}, {size / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
