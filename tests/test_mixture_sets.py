@@ -127,6 +127,7 @@ def test_drop_reference_for_removes_last_references(built):
 def test_mouth_files_have_one_frame_per_40ms(built):
     out, rows = built
     for row in rows:
+        assert float(row["seconds"]) * 25 == pytest.approx(round(float(row["seconds"]) * 25))  # whole frames
         for speaker_id in (row["id1"], row["id2"]):
             with np.load(out / "mouths" / f"{speaker_id}.npz") as archive:
                 frames = archive["data"]

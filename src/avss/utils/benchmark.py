@@ -11,10 +11,14 @@ Also the body of the `measure_efficiency.py` entry point (`run`). Conventions us
   after `warmup` untimed passes (CUDA: synchronised). RTF = mean latency / duration (for the whole batch).
 * Peak memory of one forward pass, on top of what is resident before it (weights, inputs, libraries):
   - CPU: in a fresh Python process that loads the saved checkpoint, builds the inputs and runs one short
-    (0.1 s) warm-up pass so that one-time costs (thread pool, kernel code paged in) are not counted; it then
-    resets the kernel's peak-RSS mark (`echo 5 > /proc/self/clear_refs`), runs the forward pass and reports
+    (0.1 s) warm-up pass so that one-time costs (thread pool, kernel code paged in) are not counted. glibc is
+    told to mmap every allocation >= 64 kB (MALLOC_MMAP_THRESHOLD_) and free heap is trimmed (malloc_trim)
+    before the pass, so the figure tracks the tensors alive at the peak rather than what the allocator kept
+    from loading the checkpoint (without this it varied between runs by up to 2x). The child then resets the
+    kernel's peak-RSS mark (`echo 5 > /proc/self/clear_refs`), runs the forward pass and reports
     VmHWM - VmRSS(before) from /proc/self/status. Where /proc is not writable, RSS is sampled with psutil
     every 0.5 ms during the pass instead (may miss short peaks). The method used is returned with the figure.
+    Run with the same number of torch threads as the caller (per-thread scratch buffers are included).
   - CUDA: torch.cuda.max_memory_allocated() - memory_allocated() before the pass (tensors only; no allocator
     cache or CUDA context).
 * Training step: forward + negative SI-SNR loss (PIT for separation models) + backward + Adam step on a copy of
@@ -26,6 +30,7 @@ import copy
 import gc
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -41,6 +46,9 @@ from avss.utils.complexity import macs_breakdown, param_breakdown
 
 MB = 2**20
 WARMUP_SECONDS = 0.1  # length of the warm-up pass in the peak-memory child process
+# glibc: serve every allocation >= 64 kB by mmap (fixed threshold) so freed tensors go back to the OS at once and
+# the peak RSS follows the live memory instead of the allocator's history (heap reuse made it vary by 2x).
+CHILD_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 ALL_MODELS = "all"  # `model=all`: measure every config in configs/model/
 
 RESULT_KEYS = ("model", "params", "params_frontend", "macs", "macs_per_second", "size_mb", "peak_memory_mb",
@@ -132,7 +140,7 @@ def rss_increase_mb(fn) -> tuple[float, str]:
     if _reset_peak_rss():
         before = _proc_status_kb("VmRSS")
         fn()
-        return max(0, _proc_status_kb("VmHWM") - before) / 1024, "peak RSS (VmHWM after clear_refs), fresh process"
+        return max(0, _proc_status_kb("VmHWM") - before) / 1024, "peak RSS increase (VmHWM after clear_refs; fresh process, malloc mmap threshold 64 kB)"
     import psutil
 
     proc = psutil.Process()
@@ -193,7 +201,8 @@ def peak_memory_mb(model, duration: float, batch_size: int = 1, device="cpu", ch
             checkpoint = save_checkpoint(model, Path(tmp) / "model.pt")
         cmd = [sys.executable, "-m", "avss.utils.benchmark", "peak-memory", str(checkpoint), repr(float(duration)),
                str(batch_size), str(torch.get_num_threads())]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        env = {**os.environ, **CHILD_MALLOC_ENV}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"peak-memory subprocess failed: {proc.stderr.strip().splitlines()[-1:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
