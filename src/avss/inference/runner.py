@@ -18,6 +18,7 @@ from avss.data.mouths import load_mouths
 from avss.inference.chunked import check_chunking, separate_array
 from avss.io.audio import load_audio, save_audio
 from avss.io.errors import InputError
+from avss.utils.cli import err as _err, load_checkpoint, pick_device, resolve_path
 
 USAGE = ("usage: python inference.py data_dir=DIR save_dir=OUT [checkpoint=PATH] [device=cpu|cuda] "
          "[chunk_seconds=8] [overlap_seconds=1]")
@@ -31,10 +32,6 @@ class Report:
     failed: list[tuple[str, str]] = field(default_factory=list)
     save_dir: str = ""
     tracks: list[str] = field(default_factory=list)  # output sub-folders, e.g. ["s1", "s2"]
-
-
-def _err(line: str) -> None:
-    tqdm.write(line, file=sys.stderr)  # prints above the progress bar without breaking it
 
 
 def _mouth_paths(entry: MixEntry, data_dir: Path) -> list[Path]:
@@ -114,52 +111,16 @@ def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float 
 
 
 # --------------------------------------------------------------------------------------------- script body
-def _resolve(path) -> Path:
-    """Relative paths are taken from the directory the script was launched from."""
-    path = Path(str(path)).expanduser()
-    if path.is_absolute():
-        return path
-    try:
-        from hydra.utils import get_original_cwd
-
-        base = Path(get_original_cwd())
-    except (ImportError, ValueError):  # not running under Hydra
-        base = Path.cwd()
-    return base / path
-
-
-def _pick_device(requested) -> str | None:
-    import torch
-
-    name = str(requested or "cpu").strip()
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        _err(f"inference: unknown device {name!r} (use cpu or cuda)")
-        return None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        _err(f"inference: device={name} requested but CUDA is not available here; running on the CPU instead")
-        return "cpu"
-    if device.type not in ("cpu", "cuda"):
-        _err(f"inference: unsupported device {name!r} (use cpu or cuda)")
-        return None
-    return name
-
-
 def main(cfg) -> int:
     """`inference.py` body: load the checkpoint, separate `data_dir` into `save_dir`; return the exit code."""
     if not cfg.get("data_dir") or not cfg.get("save_dir") or not cfg.get("checkpoint"):
         _err(f"inference: data_dir, save_dir and checkpoint are required ({USAGE})")
         return 2
-    data_dir, save_dir, checkpoint = (_resolve(cfg[k]) for k in ("data_dir", "save_dir", "checkpoint"))
-    if not checkpoint.is_file():
-        _err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
-             "or a .ckpt written by train.py)")
-        return 2
+    data_dir, save_dir, checkpoint = (resolve_path(cfg[k]) for k in ("data_dir", "save_dir", "checkpoint"))
     if not data_dir.is_dir():
         _err(f"{data_dir}: data directory not found (pass data_dir=DIR holding audio/mix/<ID1>_<ID2>.wav)")
         return 2
-    device = _pick_device(cfg.get("device", "cpu"))
+    device = pick_device(cfg.get("device", "cpu"), "inference")
     if device is None:
         return 2
     chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
@@ -169,15 +130,8 @@ def main(cfg) -> int:
         _err(f"inference: {error}")
         return 2
 
-    from avss.models.base import Separator
-
-    try:
-        model = Separator.from_pretrained(checkpoint, map_location="cpu")
-    except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if text.startswith(f"{checkpoint}: "):
-            text = text[len(f"{checkpoint}: "):]
-        _err(f"{checkpoint}: cannot load the checkpoint ({text})")
+    model = load_checkpoint(checkpoint)
+    if model is None:
         return 2
     kind = "audio-visual extraction" if model.needs_visual else "audio-only separation"
     print(f"loaded {type(model).__name__} ({kind}, {model.sample_rate} Hz) from {checkpoint}", flush=True)

@@ -22,7 +22,8 @@ Also the body of the `measure_efficiency.py` entry point (`run`). Conventions us
   - CUDA: torch.cuda.max_memory_allocated() - memory_allocated() before the pass (tensors only; no allocator
     cache or CUDA context).
 * Training step: forward + negative SI-SNR loss (PIT for separation models) + backward + Adam step on a copy of
-  the model in train mode, batch `batch_size` of `duration` s; mean over `train_repeats` steps after one untimed step.
+  the model in train mode, batch `batch_size` of `duration` s; mean over `train_repeats` steps after `warmup`
+  (at least one) untimed steps.
 """
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ def rss_increase_mb(fn) -> tuple[float, str]:
     if _reset_peak_rss():
         before = _proc_status_kb("VmRSS")
         fn()
-        return max(0, _proc_status_kb("VmHWM") - before) / 1024, "peak RSS increase (VmHWM after clear_refs; fresh process, malloc mmap threshold 64 kB)"
+        return max(0, _proc_status_kb("VmHWM") - before) / 1024, "peak RSS increase (VmHWM after clear_refs)"
     import psutil
 
     proc = psutil.Process()
@@ -160,7 +161,7 @@ def rss_increase_mb(fn) -> tuple[float, str]:
         done.set()
         sampler.join()
     peak[0] = max(peak[0], proc.memory_info().rss)
-    return max(0, peak[0] - before) / MB, "peak RSS (psutil sampling every 0.5 ms), fresh process"
+    return max(0, peak[0] - before) / MB, "peak RSS increase (psutil sampling every 0.5 ms)"
 
 
 def _child_peak_memory(checkpoint: str, duration: float, batch_size: int, threads: int) -> dict:
@@ -177,7 +178,8 @@ def _child_peak_memory(checkpoint: str, duration: float, batch_size: int, thread
             model(*inputs)
 
     peak, method = rss_increase_mb(forward)
-    return {"peak_memory_mb": peak, "method": method}
+    malloc = ", ".join(f"{k}={v}" for k, v in CHILD_MALLOC_ENV.items() if os.environ.get(k) == v)
+    return {"peak_memory_mb": peak, "method": f"{method}, fresh process" + (f", {malloc}" if malloc else "")}
 
 
 def peak_memory_mb(model, duration: float, batch_size: int = 1, device="cpu", checkpoint=None) -> tuple[float, str]:
@@ -211,8 +213,13 @@ def peak_memory_mb(model, duration: float, batch_size: int = 1, device="cpu", ch
 
 # ---- training step ---------------------------------------------------------------------------------------
 def train_step_seconds(model, duration: float, batch_size: int = 1, device="cpu", repeats: int = 3,
-                       lr: float = 1e-3) -> float:
-    """Mean time in s of forward + SI-SNR loss + backward + Adam step, after one untimed step (model copied)."""
+                       warmup: int = 1, lr: float = 1e-3) -> float:
+    """Mean time in s of forward + SI-SNR loss + backward + Adam step, after `warmup` (>= 1) untimed steps.
+
+    Runs on a copy of the model. The first steps are much slower than the later ones (on CPU the first two
+    took 5-10x longer: kernels set up for gradient mode, Adam state allocated), hence the warm-up.
+    """
+    warmup = max(1, warmup)
     from avss.losses import SeparationLoss
 
     model = copy.deepcopy(model).to(device).train()
@@ -222,7 +229,7 @@ def train_step_seconds(model, duration: float, batch_size: int = 1, device="cpu"
     gen = torch.Generator().manual_seed(1)
     sources = torch.randn(batch_size, model.n_src, inputs[0].shape[-1], generator=gen).to(device)
     times = []
-    for i in range(1 + repeats):
+    for i in range(warmup + repeats):
         _sync(device)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
@@ -230,14 +237,14 @@ def train_step_seconds(model, duration: float, batch_size: int = 1, device="cpu"
         loss.backward()
         optimizer.step()
         _sync(device)
-        if i:
+        if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.fmean(times)
 
 
 # ---- everything for one model ----------------------------------------------------------------------------
 def measure(model, name: str, duration: float = 2.0, device="cpu", batch_size: int = 1, repeats: int = 10,
-            warmup: int = 2, train_step: bool = True, train_repeats: int = 3) -> dict:
+            warmup: int = 2, train_step: bool = True, train_repeats: int = 3, peak_memory: bool = True) -> dict:
     """All figures for one model as a JSON-ready dict (keys: RESULT_KEYS and a few settings)."""
     device = torch.device(device)
     model = model.to(device).eval()
@@ -247,10 +254,11 @@ def measure(model, name: str, duration: float = 2.0, device="cpu", batch_size: i
         checkpoint = save_checkpoint(model.cpu(), Path(tmp) / "model.pt")
         size = checkpoint.stat().st_size / MB
         model.to(device)
-        peak, method = peak_memory_mb(model, duration, batch_size, device, checkpoint=checkpoint)
+        peak, method = (peak_memory_mb(model, duration, batch_size, device, checkpoint=checkpoint) if peak_memory
+                        else (None, "not measured"))
     latency, latency_std = measure_latency(model, make_inputs(model, duration, batch_size, device), repeats, warmup,
                                            device)
-    step = train_step_seconds(model, duration, batch_size, device, train_repeats) if train_step else None
+    step = train_step_seconds(model, duration, batch_size, device, train_repeats, warmup) if train_step else None
     return {
         "model": name,
         "params": params["separator"],
@@ -288,7 +296,8 @@ def format_result(r: dict) -> str:
         ("MACs (separator)", f"{r['macs']:.3f} G for {r['duration']:g} s = {r['macs_per_second']:.3f} G/s of audio"),
         ("MACs (lip frontend)", f"{r['macs_frontend']:.3f} G"),
         ("checkpoint size", f"{r['size_mb']:.2f} MB"),
-        ("peak memory (forward)", f"{r['peak_memory_mb']:.1f} MB  [{r['memory_method']}]"),
+        ("peak memory (forward)", _fmt(r["peak_memory_mb"], ".1f", "not measured")
+         + (f" MB  [{r['memory_method']}]" if r["peak_memory_mb"] is not None else "")),
         ("latency (forward)", f"{r['latency_ms']:.1f} ± {r['latency_std_ms']:.1f} ms"),
         ("real-time factor", f"{r['rtf']:.4f}"),
         ("training step", _fmt(r["train_step_s"], ".3f", "not measured") + (" s" if r["train_step_s"] else "")),
@@ -306,7 +315,7 @@ def markdown_table(results: list[dict]) -> str:
         lines.append(
             f"| {r['model']} | {r['sample_rate'] // 1000} kHz | {r['params'] / 1e6:.3f} | {r['params_frontend'] / 1e6:.3f} "
             f"| {r['macs']:.3f} | {r['macs_per_second']:.3f} | {r['macs_frontend']:.3f} | {r['size_mb']:.2f} "
-            f"| {r['peak_memory_mb']:.1f} | {r['latency_ms']:.1f} ± {r['latency_std_ms']:.1f} | {r['rtf']:.4f} "
+            f"| {_fmt(r['peak_memory_mb'], '.1f')} | {r['latency_ms']:.1f} ± {r['latency_std_ms']:.1f} | {r['rtf']:.4f} "
             f"| {_fmt(r['train_step_s'], '.3f')} |")
     return "\n".join(lines)
 
@@ -346,7 +355,7 @@ def _settings(cfg) -> dict | None:
         s = {"duration": float(cfg.get("duration", 2.0)), "device": str(cfg.get("device", "cpu")),
              "batch_size": int(cfg.get("batch_size", 1)), "repeats": int(cfg.get("repeats", 10)),
              "warmup": int(cfg.get("warmup", 2)), "train_step": bool(cfg.get("train_step", True)),
-             "train_repeats": int(cfg.get("train_repeats", 3))}
+             "train_repeats": int(cfg.get("train_repeats", 3)), "peak_memory": bool(cfg.get("peak_memory", True))}
     except (TypeError, ValueError) as error:
         _err(f"measure_efficiency: bad setting ({error}); {USAGE}")
         return None

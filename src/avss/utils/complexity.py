@@ -150,14 +150,18 @@ class _MacTally:
             handle.remove()
 
 
-def _to_meta(value):
+def _map_tensors(value, fn):
     if isinstance(value, torch.Tensor):
-        return value.to("meta")
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_meta(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_meta(v) for k, v in value.items()}
+        return fn(value)
+    if type(value) in (list, tuple):  # not PackedSequence & co: those fall back to a real pass
+        return type(value)(_map_tensors(v, fn) for v in value)
+    if type(value) is dict:
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
     return value
+
+
+def _to_meta(value):
+    return _map_tensors(value, lambda t: t.detach().to("meta"))
 
 
 def _meta_copy(model: nn.Module) -> nn.Module:
@@ -170,6 +174,7 @@ def _meta_copy(model: nn.Module) -> nn.Module:
 def _count(model, inputs, kwargs, frontend_names) -> MacsReport:
     counter = FlopCounterMode(display=False)
     tally = _MacTally(model, counter, frontend_names)
+    inputs, kwargs = _map_tensors((inputs, kwargs), torch.Tensor.detach)
     try:
         with torch.no_grad(), counter:
             model(*inputs, **kwargs)

@@ -1,0 +1,63 @@
+"""Shared plumbing of the entry points: one-line errors, paths, device choice, checkpoint loading."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def err(line: str) -> None:
+    """One line on stderr: how every expected problem is reported (no traceback). Goes through tqdm so an
+    active progress bar is not broken."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def resolve_path(path) -> Path:
+    """Relative paths are taken from the directory the script was launched from."""
+    path = Path(str(path)).expanduser()
+    if path.is_absolute():
+        return path
+    try:
+        from hydra.utils import get_original_cwd
+
+        base = Path(get_original_cwd())
+    except (ImportError, ValueError):  # not running under Hydra
+        base = Path.cwd()
+    return base / path
+
+
+def pick_device(requested, prog: str) -> str | None:
+    """'cpu' or 'cuda[:N]'; CUDA requested but missing falls back to the CPU with a message; None if invalid."""
+    import torch
+
+    name = str(requested or "cpu").strip()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        err(f"{prog}: unknown device {name!r} (use cpu or cuda)")
+        return None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        err(f"{prog}: device={name} requested but CUDA is not available here; running on the CPU instead")
+        return "cpu"
+    return name
+
+
+def load_checkpoint(checkpoint: Path):
+    """The checkpoint's model, or None after one line on stderr (missing, corrupt or foreign file)."""
+    from avss.models.base import Separator
+
+    if not checkpoint.is_file():
+        err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
+            "or a .ckpt written by train.py)")
+        return None
+    try:
+        return Separator.from_pretrained(checkpoint, map_location="cpu")
+    except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if text.startswith(f"{checkpoint}: "):
+            text = text[len(f"{checkpoint}: "):]
+        err(f"{checkpoint}: cannot load the checkpoint ({text})")
+        return None
