@@ -228,7 +228,7 @@ def test_extraction_without_mouths_raises():
 def test_real_av_model_runs_chunked():
     torch.manual_seed(0)
     model = AVConvTasNet(n_filters=16, kernel_size=16, bottleneck=8, hidden=16, skip=8, blocks=2, repeats=1,
-                         visual_dim=8, lip_width=4, fuse_at=0).eval()
+                         visual_dim=8, lip_frontend={"kind": "small", "width": 4}, fuse_at=0).eval()
     n = int(0.5 * SR) + 3
     mouths = [np.random.default_rng(k).integers(0, 255, (13, 96, 96), dtype=np.uint8) for k in range(2)]
     out = separate_array(model, voice(n, 200), SR, mouths=mouths, chunk_seconds=0.2, overlap_seconds=0.04)

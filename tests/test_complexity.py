@@ -86,7 +86,7 @@ def test_meta_count_equals_real_count():
 
 def test_frontend_macs_and_params_are_reported_apart():
     model = AVConvTasNet(n_filters=32, kernel_size=16, bottleneck=16, hidden=32, skip=16, blocks=2, repeats=2,
-                         visual_dim=16, lip_width=4).eval()
+                         visual_dim=16, lip_frontend={"kind": "small", "width": 4}).eval()
     mix, mouths = torch.randn(1, 1600), torch.randint(0, 256, (1, 3, 96, 96), dtype=torch.uint8)
     report = macs_breakdown(model, mix, mouths)
     frontend_alone = count_macs(model.lip_frontend, mouths)
@@ -134,3 +134,18 @@ def test_fvcore_cross_check():
     frames = (2000 - 16) // 8 + 1
     dead_residual = 64 * 32 * frames
     assert count_macs(model, x) == analysis.total() + dead_residual
+
+
+def test_recurrent_frontend_is_attributed_to_the_frontend():
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.visual_frontend = nn.GRU(8, 12, batch_first=True)
+            self.out = nn.Linear(12, 3)
+
+        def forward(self, x):
+            return self.out(self.visual_frontend(input=x)[0])  # keyword input is seen too
+
+    report = macs_breakdown(Tiny(), torch.randn(2, 5, 8))
+    assert report.frontend == 3 * 12 * (8 + 12) * 2 * 5
+    assert report.separator == 2 * 5 * 12 * 3

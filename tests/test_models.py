@@ -11,7 +11,7 @@ def tiny_convtasnet(**kw):
 
 def tiny_av():
     return AVConvTasNet(n_filters=16, kernel_size=32, bottleneck=8, hidden=16, skip=8, blocks=2, repeats=2,
-                        visual_dim=8, lip_width=4)
+                        visual_dim=8, lip_frontend={"kind": "small", "width": 4})
 
 
 def test_paper_convtasnet_has_5_1_million_parameters():

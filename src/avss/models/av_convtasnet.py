@@ -10,7 +10,7 @@ from torch import nn
 from avss.models.base import EncoderMaskerDecoder
 from avss.models.convtasnet import MASK_ACTIVATIONS, TCNMasker
 from avss.nn.codecs import ConvDecoder, ConvEncoder
-from avss.nn.visual import SmallLipFrontend, align_to_frames
+from avss.nn.visual import align_to_frames, make_lip_frontend
 
 
 class AVTCNMasker(TCNMasker):
@@ -38,7 +38,7 @@ class AVConvTasNet(EncoderMaskerDecoder):
     def __init__(self, sample_rate: int = 16000, n_filters: int = 256, kernel_size: int = 32, bottleneck: int = 128,
                  hidden: int = 256, skip: int = 128, conv_kernel: int = 3, blocks: int = 8, repeats: int = 3,
                  norm: str = "gLN", mask_act: str = "sigmoid", visual_dim: int = 128, fuse_at: int = 1,
-                 lip_width: int = 16):
+                 lip_frontend: dict | None = None):
         super().__init__()
         if not 0 <= fuse_at < repeats:
             raise ValueError(f"fuse_at={fuse_at} must index one of the {repeats} TCN repeats")
@@ -46,15 +46,9 @@ class AVConvTasNet(EncoderMaskerDecoder):
             raise ValueError(f"unknown mask_act {mask_act!r}; choose one of {sorted(MASK_ACTIVATIONS)}")
         self.n_src, self.sample_rate = 1, sample_rate
         stride = kernel_size // 2
-        self.lip_frontend = SmallLipFrontend(emb_dim=visual_dim, width=lip_width)
+        self.lip_frontend = make_lip_frontend(lip_frontend, visual_dim)
         self.encoder = ConvEncoder(n_filters, kernel_size, stride)
         self.masker = AVTCNMasker(visual_dim, fuse_at, blocks, n_filters=n_filters, n_src=1, bottleneck=bottleneck,
                                   hidden=hidden, skip=skip, kernel=conv_kernel, repeats=repeats, norm=norm,
                                   mask_act=mask_act)
         self.decoder = ConvDecoder(n_filters, kernel_size, stride)
-
-    def visual_features(self, mouths: torch.Tensor) -> torch.Tensor:
-        """Raw frames [B, T, H, W] -> [B, D, T]; cached embeddings [B, T, D] (float, 3-D) pass through."""
-        if mouths.dim() == 3 and mouths.is_floating_point():
-            return mouths.transpose(1, 2)
-        return self.lip_frontend(mouths)

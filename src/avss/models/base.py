@@ -45,6 +45,9 @@ class Separator(nn.Module):
     needs_visual: bool = False  # True: forward needs the target speaker's mouths
     task: str = "separation"  # "separation" (PIT over n_src) or "extraction" (one target per mouth stream)
     video_fps: int = 25
+    # Per-speaker conditioning inputs beyond the mouths that forward() accepts as keyword arguments, named as
+    # the batch keys that carry them ([B, S, ...] in a batch; e.g. "enrollment" for voiceprint models).
+    extra_inputs: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -67,6 +70,16 @@ class Separator(nn.Module):
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def visual_features(self, mouths: torch.Tensor) -> torch.Tensor:
+        """For audio-visual models (which own a `lip_frontend`): mouth frames [B, T, H, W] -> embeddings
+        [B, D, T]; cached embeddings [B, T, D] (float, 3-D, from extract_visual_features) pass through."""
+        if mouths is None:
+            raise ValueError(f"{type(self).__name__} needs the target speaker's mouth frames "
+                             "(mouths=[B, T, 96, 96] or cached embeddings [B, T, D])")
+        if mouths.dim() == 3 and mouths.is_floating_point():
+            return mouths.transpose(1, 2)
+        return self.lip_frontend(mouths)
 
     # ---- persistence -------------------------------------------------------------------------------------
     def save_pretrained(self, path, **info) -> None:
@@ -121,9 +134,6 @@ class EncoderMaskerDecoder(Separator):
             mix = nn.functional.pad(mix, (0, pad))
         frames = self.encoder(mix)  # [B, N, T]
         if self.needs_visual:
-            if mouths is None:
-                raise ValueError(f"{type(self).__name__} needs the target speaker's mouth frames "
-                                 "(mouths=[B, T, 96, 96] or cached embeddings [B, T, D])")
             masks = self.masker(frames, self.visual_features(mouths))  # [B, S, N, T]
         else:
             masks = self.masker(frames)

@@ -49,6 +49,18 @@ class SmallLipFrontend(nn.Module):
         return self.proj(x).transpose(1, 2)  # [B, D, T]
 
 
+LIP_FRONTENDS = {"small": SmallLipFrontend}
+
+
+def make_lip_frontend(config: dict | None, emb_dim: int) -> nn.Module:
+    """Build the lip encoder named by `config["kind"]` (default "small") producing `emb_dim`-d embeddings."""
+    config = dict(config or {})
+    kind = config.pop("kind", "small")
+    if kind not in LIP_FRONTENDS:
+        raise ValueError(f"unknown lip frontend {kind!r}; choose one of {sorted(LIP_FRONTENDS)}")
+    return LIP_FRONTENDS[kind](emb_dim=emb_dim, **config)
+
+
 def align_to_frames(visual: torch.Tensor, n_frames: int) -> torch.Tensor:
     """Resample [B, D, Tv] video features to the audio frame count by nearest-frame repetition."""
     return F.interpolate(visual, size=n_frames, mode="nearest")

@@ -34,31 +34,38 @@ class SeparationTask(L.LightningModule):
         self.audio_seconds_seen = 0.0
 
     # ---- batches: dataset dicts -> model inputs/targets ------------------------------------------------------
-    def prepare(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Return (mix, mouths or None, target) shaped for the model's task."""
-        mix, sources = batch["mix"], batch["sources"]
-        if self.model.task == "extraction":
-            if "mouths" not in batch:
-                raise ValueError("extraction models need 'mouths' in the batch (set mouths: true in the data config)")
-            n_spk = sources.shape[1]
-            return (mix.repeat_interleave(n_spk, dim=0), batch["mouths"].flatten(0, 1),
-                    sources.flatten(0, 1).unsqueeze(1))
-        return mix, None, sources
+    def prepare(self, batch: dict) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """Return (mix, model keyword inputs, target) shaped for the model's task.
 
-    def forward(self, mix, mouths=None):
-        return self.model(mix, mouths)
+        Extraction models run once per speaker: the mixture is repeated and each speaker's mouths (and any
+        `model.extra_inputs`, e.g. an enrolment utterance) select that speaker's source as the target.
+        """
+        mix, sources = batch["mix"], batch["sources"]
+        wanted = (("mouths",) if self.model.needs_visual else ()) + tuple(self.model.extra_inputs)
+        missing = [k for k in wanted if k not in batch]
+        if missing:
+            raise ValueError(f"{type(self.model).__name__} needs {missing} in the batch; enable them in the data "
+                             "config (e.g. data.train.mouths=true)")
+        if self.model.task == "extraction":
+            n_spk = sources.shape[1]
+            inputs = {k: batch[k].flatten(0, 1) for k in wanted}
+            return mix.repeat_interleave(n_spk, dim=0), inputs, sources.flatten(0, 1).unsqueeze(1)
+        return mix, {k: batch[k] for k in wanted}, sources
+
+    def forward(self, mix, **inputs):
+        return self.model(mix, **inputs)
 
     def training_step(self, batch, batch_idx):
-        mix, mouths, target = self.prepare(batch)
-        est = self.model(mix, mouths)
+        mix, inputs, target = self.prepare(batch)
+        est = self.model(mix, **inputs)
         loss, _ = self.criterion(est, target)
         self.log("train/loss", loss, prog_bar=True, batch_size=mix.shape[0])
         self.audio_seconds_seen += batch["mix"].shape[0] * batch["mix"].shape[-1] / self.model.sample_rate
         return loss
 
     def validation_step(self, batch, batch_idx):
-        mix, mouths, target = self.prepare(batch)
-        est = self.model(mix, mouths)
+        mix, inputs, target = self.prepare(batch)
+        est = self.model(mix, **inputs)
         loss, est = self.criterion(est, target)
         lengths = batch.get("lengths")
         if lengths is not None and self.model.task == "extraction":
@@ -66,7 +73,8 @@ class SeparationTask(L.LightningModule):
         improvements = []
         for i in range(est.shape[0]):  # per item, over its valid samples only
             n = int(lengths[i]) if lengths is not None else est.shape[-1]
-            ref, mixture = target[i, :, :n], mix[i, ..., :n].reshape(1, -1)[:, :n]
+            ref = target[i, :, :n]
+            mixture = (mix[i, 0] if mix.dim() == 3 else mix[i])[:n]  # multi-channel: the reference microphone
             improvements.append((si_snr(est[i, :, :n], ref) - si_snr(mixture.expand_as(ref), ref)).mean())
         si_snri = torch.stack(improvements).mean()
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=mix.shape[0])

@@ -112,37 +112,36 @@ class _MacTally:
         self._marks: dict[int, list] = {}
         for module in model.modules():
             if isinstance(module, RECURRENT_TYPES):
-                self._hook(module, self._rnn_pre, self._rnn_post)
+                self.handles.append(module.register_forward_pre_hook(self._rnn_pre))
+                self.handles.append(module.register_forward_hook(self._rnn_post, with_kwargs=True))
         for qualname, module in frontend_modules(model, frontend_names).items():
             self.by_frontend[qualname] = 0.0
-            self._hook(module, self._frontend_pre, self._make_frontend_post(qualname))
+            self.handles.append(module.register_forward_pre_hook(self._frontend_pre))
+            self.handles.append(module.register_forward_hook(self._make_frontend_post(qualname)))
 
     def macs(self) -> float:
         return self.counter.get_total_flops() / 2 + self.correction
 
-    def _hook(self, module, pre, post):
-        self.handles.append(module.register_forward_pre_hook(pre))
-        self.handles.append(module.register_forward_hook(post))
+    def _push(self, key, value):
+        self._marks.setdefault(key, []).append(value)  # a stack: a module may be re-entered
 
-    def _push(self, module, value):
-        self._marks.setdefault(id(module), []).append(value)
-
-    def _pop(self, module):
-        return self._marks[id(module)].pop()
+    def _pop(self, key):
+        return self._marks[key].pop()
 
     def _rnn_pre(self, module, args):
-        self._push(module, self.counter.get_total_flops())
+        self._push(("rnn", id(module)), self.counter.get_total_flops())
 
-    def _rnn_post(self, module, args, output):
-        counted = (self.counter.get_total_flops() - self._pop(module)) / 2
-        self.correction += recurrent_macs(module, _recurrent_steps(module, args[0])) - counted
+    def _rnn_post(self, module, args, kwargs, output):
+        counted = (self.counter.get_total_flops() - self._pop(("rnn", id(module)))) / 2
+        x = args[0] if args else kwargs["input"]
+        self.correction += recurrent_macs(module, _recurrent_steps(module, x)) - counted
 
     def _frontend_pre(self, module, args):
-        self._push(module, self.macs())
+        self._push(("frontend", id(module)), self.macs())
 
     def _make_frontend_post(self, qualname):
         def post(module, args, output):
-            self.by_frontend[qualname] += self.macs() - self._pop(module)
+            self.by_frontend[qualname] += self.macs() - self._pop(("frontend", id(module)))
         return post
 
     def remove(self):
