@@ -20,7 +20,8 @@ def _pad_frames(m: torch.Tensor, t: int) -> torch.Tensor:
 
 def collate_batch(items: list[dict]) -> dict:
     """Batch items: `mix` [B, L] (or [B, C, L]), `sources` [B, S, L], `mouths` [B, S, T, 96, 96] (only if every
-    item has mouths), `lengths` [B] int64 (valid samples), `names` list[str], `has_refs` [B] bool (if present).
+    item has mouths), `lengths` [B] int64 (valid samples), `names` list[str], `has_refs` [B] bool (if present), and any
+    other tensor every item has with the same shape, stacked (e.g. `enrollment` [B, S, Le]).
 
     Audio is zero-padded to the longest item; mouths are padded to the most frames by repeating the last frame.
     """
@@ -41,6 +42,11 @@ def collate_batch(items: list[dict]) -> dict:
     if all("mouths" in it for it in items):
         t = max(it["mouths"].shape[1] for it in items)
         batch["mouths"] = torch.stack([_pad_frames(it["mouths"], t) for it in items])
+    for key, value in items[0].items():  # any other per-item tensors of equal shape (e.g. "enrollment")
+        if key in batch or key in ("mix", "sources", "mouths", "length") or not isinstance(value, torch.Tensor):
+            continue
+        if all(isinstance(it.get(key), torch.Tensor) and it[key].shape == value.shape for it in items):
+            batch[key] = torch.stack([it[key] for it in items])
     if all("has_refs" in it for it in items):
         batch["has_refs"] = torch.tensor([bool(it["has_refs"]) for it in items], dtype=torch.bool)
     return batch

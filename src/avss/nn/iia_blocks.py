@@ -13,9 +13,11 @@ One *IntraA block* processes one modality at several temporal scales:
 
 The *InterA* connections between the audio and the video IntraA blocks (`AVIntraInterBlock`):
 
-  InterA-T    top: the two global features gate each other (x += sigmoid(W other) * x, both directions)
-  InterA-M    middle: every audio level is gated by the video level of the same depth, x_i += sigmoid(W v_i) * x_i
+  InterA-T    top: the two global features gate each other (both directions)
+  InterA-M    middle: every audio level is gated by the video level of the same depth
   InterA-B    bottom: between iterations the audio output is gated by the video output (`BottomInterA`)
+
+All three use one gate form (`CrossGate`): x += sigmoid(Wg o) * x + Wb o, o = the other modality's feature.
 
 Video features run at 25 frames/s, audio features at (sample rate / encoder stride) frames/s: every cross-modal
 term is computed at the resolution of its source and resampled (nearest frame) to the other modality's length.
@@ -126,15 +128,20 @@ class SelectAttention(nn.Module):
 
 
 class CrossGate(nn.Module):
-    """InterA gate: x += sigmoid(W other) * x, `other` ([B, C_o, T_o]) projected by a 1x1 conv + gLN at its own
-    resolution, then resampled to x's length."""
+    """InterA gate from another modality: x += sigmoid(Wg o) * x + Wb o.
+
+    `o` ([B, C_o, T_o]) is projected by 1x1 convs + gLN at its own resolution, then resampled (nearest frame)
+    to x's length; the additive term Wb o is the "sum" half of the select-attention form shared with IntraA.
+    """
 
     def __init__(self, c_other: int, c_x: int):
         super().__init__()
-        self.proj = ConvNorm(c_other, c_x, 1)
+        self.gate = ConvNorm(c_other, c_x, 1)
+        self.bias = ConvNorm(c_other, c_x, 1)
 
     def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return x + torch.sigmoid(resample(self.proj(other), x.shape[-1])) * x
+        n = x.shape[-1]
+        return x + torch.sigmoid(resample(self.gate(other), n)) * x + resample(self.bias(other), n)
 
 
 class IntraABlock(nn.Module):
@@ -218,8 +225,8 @@ class AVIntraInterBlock(nn.Module):
 
 
 class BottomInterA(nn.Module):
-    """InterA-B: the audio output of an audio-visual iteration gated by the video output,
-    a += sigmoid(W v) * a (W: 1x1 conv + gLN, video -> audio channels)."""
+    """InterA-B: the audio output of an audio-visual iteration gated by and summed with the video output,
+    a += sigmoid(Wg v) * a + Wb v (1x1 convs + gLN, video -> audio channels)."""
 
     def __init__(self, video_channels: int, audio_channels: int):
         super().__init__()

@@ -55,6 +55,8 @@ class ISTFTDecoder(_STFTBase):
         if spec.shape[-3] != 2 or spec.shape[-2] != self.n_freqs:
             raise ValueError(f"expected [..., 2, {self.n_freqs}, T], got {tuple(spec.shape)}")
         lead = spec.shape[:-3]
+        if spec.is_meta:  # shape-only passes (MAC counting): torch.istft has no meta kernel, and costs no MACs
+            return spec.new_empty(*lead, length)
         flat = spec.reshape(-1, *spec.shape[-3:]).permute(0, 2, 3, 1).contiguous()  # [N, F, T, 2]
         available = self.n_fft // 2 + self.hop * (flat.shape[2] - 1)  # samples the centred frames cover
         wav = torch.istft(torch.view_as_complex(flat), self.n_fft, self.hop, window=self.window, center=True,
