@@ -43,20 +43,22 @@ class MossFormerMasker(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.out_norm = nn.LayerNorm(dim)
         self.act = nn.PReLU()
-        self.to_sources = nn.Conv1d(dim, dim * n_src, 1)
-        self.gate_tanh = nn.Conv1d(dim, dim, 1)
-        self.gate_sigmoid = nn.Conv1d(dim, dim, 1)
-        self.to_filters = nn.Conv1d(dim, n_filters, 1, bias=False)
+        # the 1x1 convolutions of the output stage, as Linear layers on [B, T, C] frames (same weights and MACs)
+        self.to_sources = nn.Linear(dim, dim * n_src)
+        self.gate_tanh = nn.Linear(dim, dim)
+        self.gate_sigmoid = nn.Linear(dim, dim)
+        self.to_filters = nn.Linear(dim, n_filters, bias=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, _, t = frames.shape
         x = self.in_proj(self.norm(frames)).transpose(1, 2)  # [B, T, dim]
         x = x + self.pos(t, device=x.device, dtype=x.dtype)
         x = x + self.out_norm(self.blocks(x))
-        y = self.to_sources(self.act(x.transpose(1, 2)))  # [B, S * dim, T]
-        y = y.reshape(b * self.n_src, self.dim, t)
+        y = self.to_sources(self.act(x))  # [B, T, S * dim]
+        y = y.reshape(b, t, self.n_src, self.dim)
         y = torch.tanh(self.gate_tanh(y)) * torch.sigmoid(self.gate_sigmoid(y))
-        return torch.relu(self.to_filters(y)).reshape(b, self.n_src, self.n_filters, t)
+        masks = torch.relu(self.to_filters(y))  # [B, T, S, N]
+        return masks.permute(0, 2, 3, 1)
 
 
 class _MossFormerBase(EncoderMaskerDecoder):
