@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.flop_counter import FlopCounterMode
 
-FRONTEND_NAMES = ("lip_frontend", "visual_frontend")
+FRONTEND_NAMES = ("lip_frontend", "visual_frontend", "speaker_encoder")  # cue encoders, reported apart
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
