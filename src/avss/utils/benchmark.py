@@ -403,6 +403,13 @@ def run(cfg, model_name: str | None = None, config_dir=None) -> int:
             _err(f"measure_efficiency: model=all needs the model config folder (got {config_dir})")
             return 2
         names = sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+        only = cfg.get("only")
+        if only:
+            unknown = sorted(set(only) - set(names))
+            if unknown:
+                _err(f"measure_efficiency: only={list(only)} names unknown model configs {unknown}")
+                return 2
+            names = [n for n in names if n in set(only)]
         jobs = [(n, None) for n in names]
     else:
         jobs = [(model_name or model_cfg["_target_"].rpartition(".")[2], model_cfg)]
