@@ -1,9 +1,10 @@
 from avss.models.base import EncoderMaskerDecoder, Separator
 from avss.models.convtasnet import ConvTasNet
 from avss.models.av_convtasnet import AVConvTasNet
+from avss.models.iianet import IIANet
 from avss.models.limuse import LiMuSE
 from avss.models.mossformer import MossFormer, MossFormer2
 from avss.models.rtfsnet import RTFSNet
 
-__all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "LiMuSE", "MossFormer", "MossFormer2",
+__all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
            "RTFSNet"]

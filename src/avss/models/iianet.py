@@ -11,6 +11,20 @@ Separation", ICML 2024) for target-speaker extraction, re-implemented from the p
   masks      PReLU -> 1x1 (N_a -> enc_basis) -> ReLU, applied to the encoder output
   decoder    ConvTranspose1d (kernel K, stride S)
 
+Readings where the description leaves room (see avss.nn.iia_blocks):
+  * the pooled global feature is refined by multi-head self-attention + a convolutional FFN (as the global
+    attention of TDANet, the same group's audio-only top-down-attention separator); an FFN alone gives
+    1.8 M params / 13.0 G MACs, far below the authors' model;
+  * select-attention convs (W1, W2) are per-channel and evaluated at the coarse resolution, then upsampled;
+  * every InterA connection uses x += sigmoid(Wg o) * x + Wb o (o = the other modality), 1x1 convs + gLN;
+  * the video path (64 channels) has the same block structure as the audio one, weights shared over its iterations.
+Separator size and cost at 1 s (lip frontend excluded, avss count_macs): 2.86 M params, 18.25 G MACs for the
+16-iteration model (authors' model under torch.utils.flop_counter: 3.04 M, 17.1 G).
+
+`checkpointing` (training only) recomputes every block application in the backward pass instead of storing its
+activations: the full model needs ~3.2 GB per second of audio per example for a training step without it and
+~0.9 GB with it, for ~1.3-1.5x the step time.
+
 The fast variant of the paper (IIANet-fast) is the same network with fewer audio-only iterations
 (configs/model/iianet_fast.yaml). See avss.nn.iia_blocks for the blocks.
 """
@@ -18,6 +32,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from avss.models.base import EncoderMaskerDecoder
 from avss.nn.codecs import ConvDecoder, ConvEncoder
@@ -38,9 +53,10 @@ class IIANetMasker(nn.Module):
 
     def __init__(self, n_basis: int, bottleneck: int, hidden: int, depth: int, pyramid_kernel: int, iterations: int,
                  av_iterations: int, visual_dim: int, video_channels: int, video_hidden: int, attention_heads: int,
-                 video_attention_heads: int, ffn_expansion: int, gate_kernel: int):
+                 video_attention_heads: int, ffn_expansion: int, gate_kernel: int, checkpointing: bool):
         super().__init__()
         self.iterations, self.av_iterations = iterations, av_iterations
+        self.checkpointing = checkpointing
         self.audio_in = nn.Sequential(GlobalLayerNorm(n_basis), nn.Conv1d(n_basis, bottleneck, 1))
         self.video_in = ConvNorm(visual_dim, video_channels, 1)
         audio = IntraABlock(bottleneck, hidden, depth, pyramid_kernel, attention_heads, ffn_expansion, gate_kernel)
@@ -52,6 +68,17 @@ class IIANetMasker(nn.Module):
         self.video_recur = RecurrentInput(video_channels)
         self.head = nn.Sequential(nn.PReLU(), nn.Conv1d(bottleneck, n_basis, 1), nn.ReLU())
 
+    def _av_step(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, v = self.block(a, v)
+        return self.bottom(a, v), v  # InterA-B
+
+    def _step(self, fn, *inputs):
+        """One block application; with `checkpointing` (training only) its activations are recomputed in the
+        backward pass instead of stored, which divides the activation memory by about the number of iterations."""
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(fn, *inputs, use_reentrant=False)
+        return fn(*inputs)
+
     def forward(self, frames: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         a_mix = self.audio_in(frames)
         v_mix = self.video_in(visual)
@@ -62,10 +89,9 @@ class IIANetMasker(nn.Module):
             if r < self.av_iterations:
                 if r:
                     v = self.video_recur(v_mix + v)
-                a, v = self.block(a, v)
-                a = self.bottom(a, v)  # InterA-B
+                a, v = self._step(self._av_step, a, v)
             else:
-                a = self.block.audio_only(a)
+                a = self._step(self.block.audio_only, a)
         return self.head(a).unsqueeze(1)
 
 
@@ -77,8 +103,8 @@ class IIANet(EncoderMaskerDecoder):
                  enc_basis: int | None = None, bottleneck: int = 128, hidden: int = 512, depth: int = 5,
                  pyramid_kernel: int = 5, iterations: int = 16, av_iterations: int = 4, visual_dim: int = 512,
                  video_channels: int = 64, video_hidden: int = 64, attention_heads: int = 8,
-                 video_attention_heads: int = 0, ffn_expansion: int = 2, gate_kernel: int = 1,
-                 lip_frontend: dict | None = None):
+                 video_attention_heads: int = 8, ffn_expansion: int = 2, gate_kernel: int = 1,
+                 checkpointing: bool = True, lip_frontend: dict | None = None):
         super().__init__()
         if not 0 <= av_iterations <= iterations or iterations < 1:
             raise ValueError(f"need 1 <= iterations and 0 <= av_iterations <= iterations, got "
@@ -89,5 +115,5 @@ class IIANet(EncoderMaskerDecoder):
         self.encoder = ConvEncoder(n_basis, enc_kernel, enc_stride)
         self.masker = IIANetMasker(n_basis, bottleneck, hidden, depth, pyramid_kernel, iterations, av_iterations,
                                    visual_dim, video_channels, video_hidden, attention_heads, video_attention_heads,
-                                   ffn_expansion, gate_kernel)
+                                   ffn_expansion, gate_kernel, checkpointing)
         self.decoder = ConvDecoder(n_basis, enc_kernel, enc_stride)
