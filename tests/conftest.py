@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 
 def speechlike(seconds: float, sample_rate: int, seed: int, f0: float = 140.0) -> np.ndarray:
@@ -23,3 +24,12 @@ def tiny_corpus(tmp_path):
         for u in range(2):
             sf.write(root / f"{s + 10}-{u}.wav", speechlike(1.5, 16000, seed=10 * s + u, f0=100 + 30 * s), 16000)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run many small ops: one torch thread is faster, and much faster on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -21,13 +21,7 @@ TINY = dict(n_filters=16, kernel_size=16, groups=4, context=8, audio_hidden=32, 
 QUANT = {"weight_bits": 3, "act_bits": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small ops: on a loaded 2-core machine one thread is ~10-50x faster than two (no OpenMP contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw):

@@ -18,7 +18,7 @@ from avss.data.mouths import load_mouths
 from avss.inference.chunked import check_chunking, separate_array
 from avss.io.audio import load_audio, save_audio
 from avss.io.errors import InputError
-from avss.utils.cli import err as _err, load_checkpoint, pick_device, resolve_path
+from avss.utils.cli import err as _err, load_checkpoint, resolve_path, run_settings
 
 USAGE = ("usage: python inference.py data_dir=DIR save_dir=OUT [checkpoint=PATH] [device=cpu|cuda] "
          "[chunk_seconds=8] [overlap_seconds=1]")
@@ -120,15 +120,10 @@ def main(cfg) -> int:
     if not data_dir.is_dir():
         _err(f"{data_dir}: data directory not found (pass data_dir=DIR holding audio/mix/<ID1>_<ID2>.wav)")
         return 2
-    device = pick_device(cfg.get("device", "cpu"), "inference")
-    if device is None:
+    settings = run_settings(cfg, "inference")
+    if settings is None:
         return 2
-    chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
-    try:
-        check_chunking(chunk_seconds, overlap_seconds)
-    except ValueError as error:
-        _err(f"inference: {error}")
-        return 2
+    device, chunk_seconds, overlap_seconds = settings
 
     model = load_checkpoint(checkpoint)
     if model is None:

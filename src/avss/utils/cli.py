@@ -61,3 +61,19 @@ def load_checkpoint(checkpoint: Path):
             text = text[len(f"{checkpoint}: "):]
         err(f"{checkpoint}: cannot load the checkpoint ({text})")
         return None
+
+
+def run_settings(cfg, prog: str) -> tuple[str, float | None, float] | None:
+    """(device, chunk_seconds, overlap_seconds) from an entry point's config, or None after one line on stderr."""
+    from avss.inference.chunked import check_chunking
+
+    device = pick_device(cfg.get("device", "cpu"), prog)
+    if device is None:
+        return None
+    chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
+    try:
+        check_chunking(chunk_seconds, overlap_seconds)
+    except ValueError as error:
+        err(f"{prog}: {error}")
+        return None
+    return device, chunk_seconds, overlap_seconds

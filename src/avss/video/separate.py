@@ -204,7 +204,7 @@ def main(cfg) -> int:
     on stderr); 2 unusable arguments (missing video or checkpoint, bad num_speakers/device/chunking)."""
     import av
 
-    from avss.utils.cli import err as _err, load_checkpoint, pick_device, resolve_path
+    from avss.utils.cli import err as _err, load_checkpoint, resolve_path, run_settings
 
     if not cfg.get("video"):
         _err(f"separate_video: video is required ({USAGE})")
@@ -227,15 +227,10 @@ def main(cfg) -> int:
     except InputError as error:
         _err(error.one_line())
         return 1
-    device = pick_device(cfg.get("device", "cpu"), "separate_video")
-    if device is None:
+    settings = run_settings(cfg, "separate_video")
+    if settings is None:
         return 2
-    chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
-    try:
-        check_chunking(chunk_seconds, overlap_seconds)
-    except ValueError as error:
-        _err(f"separate_video: {error}")
-        return 2
+    device, chunk_seconds, overlap_seconds = settings
     model = load_checkpoint(checkpoint)
     if model is None:
         return 2
