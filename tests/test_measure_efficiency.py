@@ -25,6 +25,7 @@ def measure_cli(*overrides):
 
 def test_measure_efficiency_one_model(tmp_path):
     out = tmp_path / "eff.json"
+    before = {p.name for p in ROOT.iterdir()}
     proc = measure_cli("model=convtasnet_small", "duration=0.25", f"save_json={out}", "repeats=2", "warmup=1",
                        "train_repeats=1")
     assert proc.returncode == 0, proc.stderr
@@ -42,7 +43,7 @@ def test_measure_efficiency_one_model(tmp_path):
     assert result["macs_per_second"] == pytest.approx(result["macs"] / 0.25)
     assert result["rtf"] == pytest.approx(result["latency_ms"] / 1e3 / 0.25)
     assert result["size_mb"] == pytest.approx(result["params"] * 4 / 2**20, rel=0.05)  # float32 weights + config
-    assert not (ROOT / "outputs").exists() and not (ROOT / ".hydra").exists()
+    assert {p.name for p in ROOT.iterdir()} == before  # no outputs/ or .hydra/ left behind
 
 
 def test_measure_efficiency_all_models(tmp_path):
