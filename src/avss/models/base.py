@@ -19,7 +19,7 @@ from torch import nn
 CHECKPOINT_FORMAT = 1
 
 
-def _plain(value):
+def plain_config(value):
     """Hydra hands configs over as OmegaConf containers; store plain Python so checkpoints stay portable."""
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
@@ -60,7 +60,7 @@ class Separator(nn.Module):
             if type(self) is cls:  # only the most derived constructor records the config
                 bound = signature.bind(self, *args, **kw)
                 bound.apply_defaults()
-                arguments = {k: _plain(v) for k, v in bound.arguments.items() if k != "self"}
+                arguments = {k: plain_config(v) for k, v in bound.arguments.items() if k != "self"}
                 for name, param in signature.parameters.items():
                     if param.kind is inspect.Parameter.VAR_KEYWORD:
                         arguments.update(arguments.pop(name, {}))

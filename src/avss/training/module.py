@@ -8,15 +8,10 @@ from __future__ import annotations
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
 from avss.losses import SeparationLoss, si_snr
-from avss.models.base import Separator
+from avss.models.base import Separator, plain_config
 from avss.training.audio_logging import log_audio
-
-
-def _plain(cfg):
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
 class SeparationTask(L.LightningModule):
@@ -25,10 +20,10 @@ class SeparationTask(L.LightningModule):
                  scheduler_monitor: str = "val/loss", n_audio_examples: int = 2):
         super().__init__()
         self.model = model
-        self.save_hyperparameters({"model_config": _plain(model.config), "loss": loss,
-                                   "optimizer": _plain(optimizer), "scheduler": _plain(scheduler),
+        self.optimizer_cfg, self.scheduler_cfg = plain_config(optimizer), plain_config(scheduler)
+        self.save_hyperparameters({"model_config": model.config, "loss": loss,
+                                   "optimizer": self.optimizer_cfg, "scheduler": self.scheduler_cfg,
                                    "scheduler_monitor": scheduler_monitor})
-        self.optimizer_cfg, self.scheduler_cfg = _plain(optimizer), _plain(scheduler)
         self.scheduler_monitor, self.n_audio_examples = scheduler_monitor, n_audio_examples
         self.criterion = SeparationLoss(loss, pit=model.task == "separation")
         self.audio_seconds_seen = 0.0

@@ -45,13 +45,20 @@ def pick_device(requested, prog: str) -> str | None:
     return name
 
 
+def checkpoint_exists(checkpoint: Path) -> bool:
+    """True, or False after one line on stderr saying what to pass instead."""
+    if checkpoint.is_file():
+        return True
+    err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
+        "or a .ckpt written by train.py)")
+    return False
+
+
 def load_checkpoint(checkpoint: Path):
     """The checkpoint's model, or None after one line on stderr (missing, corrupt or foreign file)."""
     from avss.models.base import Separator
 
-    if not checkpoint.is_file():
-        err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
-            "or a .ckpt written by train.py)")
+    if not checkpoint_exists(checkpoint):
         return None
     try:
         return Separator.from_pretrained(checkpoint, map_location="cpu")

@@ -204,7 +204,7 @@ def main(cfg) -> int:
     on stderr); 2 unusable arguments (missing video or checkpoint, bad num_speakers/device/chunking)."""
     import av
 
-    from avss.utils.cli import err as _err, load_checkpoint, resolve_path, run_settings
+    from avss.utils.cli import checkpoint_exists, err as _err, load_checkpoint, resolve_path, run_settings
 
     if not cfg.get("video"):
         _err(f"separate_video: video is required ({USAGE})")
@@ -218,9 +218,7 @@ def main(cfg) -> int:
         _err(f"separate_video: checkpoint is required ({USAGE})")
         return 2
     checkpoint = resolve_path(cfg.checkpoint)
-    if not checkpoint.is_file():
-        _err(f"{checkpoint}: checkpoint not found (pass checkpoint=PATH to a .pt written by save_pretrained "
-             "or a .ckpt written by train.py)")
+    if not checkpoint_exists(checkpoint):  # checked before the (slower) video probe
         return 2
     try:
         probe_video(video)  # an unreadable video fails before the checkpoint is loaded
