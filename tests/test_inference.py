@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from omegaconf import OmegaConf
@@ -156,3 +157,60 @@ def test_missing_checkpoint_or_data_dir_exit_2(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     assert inference_main(OmegaConf.create(base)) == 0
     assert (tmp_path / "out" / "s2" / "a_b.wav").is_file()
+
+
+def test_voiceprint_model_reads_enrolments_and_reports_each_bad_file(tmp_path, capsys):
+    """LiMuSE-style folder: 2-channel mixtures, mouths, and per speaker an enrolment utterance or a voiceprint."""
+    from test_limuse import TINY
+
+    from avss.models.limuse import LiMuSE
+
+    torch.manual_seed(0)
+    model = LiMuSE(**TINY).eval()
+    data = tmp_path / "data"
+    (data / "audio" / "mix").mkdir(parents=True)
+    (data / "enrollment").mkdir()
+    stereo = np.stack([tone(8000, 300, SR), tone(8000, 310, SR)], axis=1)  # [L, 2]
+    for name in ("a_b", "c_d", "a_x"):
+        sf.write(data / "audio" / "mix" / f"{name}.wav", stereo, SR)
+    sf.write(data / "audio" / "mix" / "mono_b.wav", tone(8000, 300, SR), SR)
+    for spk, value in (("a", 40), ("b", 200), ("c", 90), ("d", 150), ("x", 10), ("mono", 70)):
+        (data / "mouths").mkdir(exist_ok=True)
+        np.savez(data / "mouths" / f"{spk}.npz", data=np.full((20, 96, 96), value, np.uint8))
+    sf.write(data / "enrollment" / "a.wav", tone(16000, 200, SR), SR)
+    sf.write(data / "enrollment" / "b.flac", tone(24000, 500, 24000), 24000)
+    sf.write(data / "enrollment" / "mono.wav", tone(16000, 250, SR), SR)
+    np.save(data / "enrollment" / "c.npy", np.linspace(-1, 1, 16, dtype=np.float32))
+    np.save(data / "enrollment" / "d.npy", np.ones(16, np.float32))
+
+    report = run_directory(model, data, tmp_path / "out", chunk_seconds=None, progress=False)
+    err = capsys.readouterr().err
+    assert sorted(Path(p).stem for p in report.done) == ["a_b", "c_d"]
+    assert sorted(Path(p).stem for p, _ in report.failed) == ["a_x", "mono_b"]
+    assert len(lines_with(err, "a_x.wav: missing enrolment file")) == 1 and "enrollment/x.*" in err
+    assert len(lines_with(err, "mono_b.wav: has 1 audio channel(s); LiMuSE needs 2")) == 1
+    assert "Traceback" not in err
+    s1, _ = sf.read(tmp_path / "out" / "s1" / "c_d.wav")
+    s2, _ = sf.read(tmp_path / "out" / "s2" / "c_d.wav")
+    assert s1.shape == (8000,) and not np.allclose(s1, s2, atol=1e-4)
+
+
+def test_enrolment_k_conditions_output_k():
+    from test_limuse import TINY
+
+    from avss.inference import separate_array
+    from avss.models.limuse import LiMuSE
+
+    torch.manual_seed(0)
+    model = LiMuSE(**TINY).eval()
+    mix = np.stack([tone(6000, 300, SR), tone(6000, 420, SR)])
+    mouths = [np.full((10, 96, 96), 100, np.uint8)] * 2  # same mouths: only the voiceprints differ
+    prints = [np.linspace(-1, 1, 16, dtype=np.float32), np.ones(16, np.float32)]
+    out = separate_array(model, mix, SR, mouths=mouths, enrollment=prints, chunk_seconds=None)
+    swapped = separate_array(model, mix, SR, mouths=mouths, enrollment=prints[::-1], chunk_seconds=None)
+    assert not np.allclose(out[0], out[1], atol=1e-5)
+    np.testing.assert_allclose(swapped, out[::-1], atol=1e-5)
+    wave = separate_array(model, mix, SR, mouths=mouths, enrollment=[tone(16000, 200, SR)] * 2, chunk_seconds=None)
+    assert wave.shape == (2, 6000) and np.isfinite(wave).all()
+    with pytest.raises(ValueError, match="needs one enrolment per target speaker"):
+        separate_array(model, mix, SR, mouths=mouths, chunk_seconds=None)

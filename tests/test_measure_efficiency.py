@@ -89,6 +89,11 @@ def test_inputs_follow_the_model():
     assert mix.shape == (1, 8000) and mouths.shape == (1, 12, 96, 96) and mouths.dtype == torch.uint8
     audio.in_channels = 4
     assert make_inputs(audio, 0.5)[0].shape == (1, 4, 8000)
+    limuse = build_from_config(OmegaConf.to_container(OmegaConf.load(MODEL_DIR / "limuse_k32.yaml")))
+    mix, mouths, enrollment = make_inputs(limuse, 0.5, batch_size=2)
+    assert mix.shape == (2, 2, 8000) and mouths.shape == (2, 12, 96, 96) and enrollment.shape == (2, 48000)
+    with torch.no_grad():
+        assert limuse.eval()(mix, mouths, enrollment).shape == (2, 1, 8000)
 
 
 def test_rss_increase_sees_an_allocation():

@@ -4,6 +4,8 @@
     DIR/audio/s1/<same stem>.{wav,flac,mp3,ogg}    reference of speaker 1 (optional, per file)
     DIR/audio/s2/<same stem>.{...}                 reference of speaker 2 (optional, per file)
     DIR/mouths/<ID>.npz                            mouth frames of speaker <ID> (optional; see avss.data.mouths)
+    DIR/enrollment/<ID>.{wav,...,npy}              enrolment utterance or voiceprint of <ID> (optional; voiceprint
+                                                   models only, see avss.data.enrollment)
 
 The `audio/` level may be left out (`DIR/mix`, `DIR/s1`, `DIR/s2`). Files with other extensions and hidden
 files (name starting with ".") are ignored. Speaker IDs may contain "_"; `resolve_speakers` explains how a
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from avss.data.enrollment import ENROLLMENT_DIR, ENROLLMENT_EXTENSIONS
 from avss.data.mouths import MOUTH_FPS, load_mouths as read_mouths, match_frames, num_frames
 from avss.io.audio import load_audio, resample
 from avss.io.errors import InputError
@@ -32,13 +35,14 @@ _LAYOUT_HINT = "expected DIR/audio/mix/<ID1>_<ID2>.wav (or .flac/.mp3/.ogg), opt
 
 @dataclass
 class MixEntry:
-    """One mixture on disk. `refs` and `mouths` hold one path (or None when absent) per speaker (s1, s2)."""
+    """One mixture on disk. `refs`, `mouths` and `enrollments` hold one path (or None when absent) per speaker."""
 
     name: str
     mix: Path
     refs: list = field(default_factory=lambda: [None, None])
     speakers: tuple | None = None
     mouths: list = field(default_factory=lambda: [None, None])
+    enrollments: list = field(default_factory=lambda: [None, None])
 
     @property
     def has_refs(self) -> bool:
@@ -86,7 +90,7 @@ def parse_lrs2_name(stem: str) -> tuple[str, str] | None:
 
 
 def resolve_speakers(stem: str, mouth_ids) -> tuple[str, str] | None:
-    """Split a mixture stem into (ID1, ID2), using the set of IDs that have a mouth file.
+    """Split a mixture stem into (ID1, ID2), using the set of IDs that have a mouth (or enrolment) file.
 
     Candidates are the LRS2 6-token reading (if the stem has 6 tokens) followed by every split at one "_",
     left to right. The first candidate whose two IDs both have mouth files wins; else the first with one of
@@ -131,15 +135,17 @@ def scan_custom_dir(data_dir) -> list[MixEntry]:
     refs = [list_audio_files(root / "s1"), list_audio_files(root / "s2")]
     mouth_dir = data_dir / "mouths"
     mouth_ids = {p.stem for p in mouth_dir.glob("*.npz") if p.is_file()} if mouth_dir.is_dir() else set()
+    enrollments = list_audio_files(data_dir / ENROLLMENT_DIR, ENROLLMENT_EXTENSIONS)
 
     entries = []
     for name in sorted(mixes):
-        speakers = resolve_speakers(name, mouth_ids)
-        mouths = [None, None]
+        speakers = resolve_speakers(name, mouth_ids | set(enrollments))
+        mouths, enrolled = [None, None], [None, None]
         if speakers is not None:
             mouths = [mouth_dir / f"{s}.npz" if s in mouth_ids else None for s in speakers]
+            enrolled = [enrollments.get(s) for s in speakers]
         entries.append(MixEntry(name=name, mix=mixes[name], refs=[r.get(name) for r in refs],
-                                speakers=speakers, mouths=mouths))
+                                speakers=speakers, mouths=mouths, enrollments=enrolled))
     return entries
 
 

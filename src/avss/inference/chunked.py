@@ -8,7 +8,8 @@ overlap, undoes the gain, resamples back and returns exactly as many samples as 
 Separation models (task "separation") return tracks in an arbitrary order per call; each chunk's tracks are
 re-ordered to best match the previous chunk on their shared samples (correlation, Hungarian assignment), so a
 speaker stays on one track across the file. Extraction models (task "extraction", needs_visual) run once per
-mouth stream; output k belongs to `mouths[k]`.
+mouth stream; output k belongs to `mouths[k]`. Voiceprint models (LiMuSE: `"enrollment" in model.extra_inputs`)
+also take one enrolment per target; each is turned into a voiceprint once per file, not once per chunk.
 """
 from __future__ import annotations
 
@@ -88,11 +89,30 @@ def _chunk_plan(n: int, chunk: int, overlap: int, align: int) -> list[tuple[int,
     return [(s, s + chunk) for s in starts[:-1]] + [(starts[-1], n)]
 
 
+def _voiceprints(model, enrollment, sample_rate: int, device) -> torch.Tensor:
+    """Per-target voiceprints [S, D] from enrolment waveforms [Le] at `sample_rate` or ready vectors [D]."""
+    dim = int(model.voiceprint_dim)
+    prints = []
+    for k, item in enumerate(enrollment):
+        item = np.asarray(item.detach().cpu() if isinstance(item, torch.Tensor) else item, dtype=np.float32)
+        if item.ndim != 1 or item.size == 0:
+            raise ValueError(f"enrollment[{k}] has shape {list(item.shape)}; expected a waveform [Le] or a "
+                             f"voiceprint [{dim}]")
+        if item.shape[0] != dim:  # a waveform: the model's speaker encoder turns it into a voiceprint
+            audio = resample(item, sample_rate, int(model.sample_rate))
+            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+            audio = audio * (TARGET_RMS / rms) if rms > SILENCE_RMS else audio
+            item = model.voiceprint(torch.from_numpy(audio.astype(np.float32)).to(device)[None])[0]
+        prints.append(torch.as_tensor(item, device=device))
+    return torch.stack(prints)
+
+
 class _ChunkRunner:
     """Runs the model on one chunk of model-rate audio; returns float32 [n_out, chunk length]."""
 
-    def __init__(self, model, mouths, device, min_len: int):
+    def __init__(self, model, mouths, device, min_len: int, extra: dict | None = None):
         self.model, self.mouths, self.device, self.min_len = model, mouths, device, min_len
+        self.extra = extra or {}  # per-target conditioning passed to every call, e.g. {"enrollment": [S, D]}
         self.rate = int(model.sample_rate)
         self.extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
 
@@ -114,7 +134,7 @@ class _ChunkRunner:
             frames = torch.from_numpy(np.stack([self._mouth_slice(m, start, padded) for m in self.mouths]))
             frames = frames.to(self.device)
             if self.extraction:  # one call per target speaker, batched: [S, L] + [S, T, 96, 96] -> [S, 1, L]
-                est = self.model(audio.expand(len(self.mouths), *audio.shape[1:]), frames)[:, 0]
+                est = self.model(audio.expand(len(self.mouths), *audio.shape[1:]), frames, **self.extra)[:, 0]
             else:  # AV separation: all speakers' mouths at once, output order = mouth order
                 est = self.model(audio, frames.unsqueeze(0))[0]
         if est.dim() != 2 or est.shape[-1] < length:
@@ -137,11 +157,13 @@ def check_chunking(chunk_seconds, overlap_seconds) -> None:
 
 @torch.inference_mode()
 def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: float | None = 8.0,
-                   overlap_seconds: float = 1.0, device="cpu") -> np.ndarray:
+                   overlap_seconds: float = 1.0, device="cpu", enrollment=None) -> np.ndarray:
     """Separate `mix` (NumPy [L] or [C, L] at `sample_rate`) with `model`; returns float32 [n_out, L] at `sample_rate`.
 
     n_out is `model.n_src` for separation models and `len(mouths)` for extraction models, whose `mouths` is a
-    list of per-speaker uint8 frames [T, 96, 96] at 25 fps (output k is speaker k). Multi-channel input is
+    list of per-speaker uint8 frames [T, 96, 96] at 25 fps (output k is speaker k). Voiceprint models also need
+    `enrollment`: per speaker, an utterance of that speaker alone [Le] at `sample_rate`, or a voiceprint vector
+    [model.voiceprint_dim]. Multi-channel input is
     averaged to mono unless `model.in_channels > 1`. Chunks are `chunk_seconds` long (None: the whole input at
     once) and overlap by `overlap_seconds`. The model is put in eval mode (restored afterwards) and moved to
     `device`. Raises ValueError for empty input, bad chunk settings or a visual model without mouths.
@@ -174,6 +196,11 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
                          "to separate without video")
     extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
     n_out = len(mouth_list) if extraction else int(model.n_src)
+    needs_enrollment = "enrollment" in getattr(model, "extra_inputs", ())
+    if needs_enrollment and (enrollment is None or len(enrollment) != n_out):
+        given = "none" if enrollment is None else len(enrollment)
+        raise ValueError(f"{type(model).__name__} needs one enrolment per target speaker ({n_out}; given: {given}): "
+                         "an utterance of that speaker alone, or a voiceprint vector")
 
     rate = int(model.sample_rate)
     audio = resample(mix, sample_rate, rate)
@@ -188,13 +215,14 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     chunk = n if chunk_seconds is None else max(min_len, round(chunk_seconds * rate))
     overlap = min(round(overlap_seconds * rate), chunk - 1)
     align = rate // MOUTH_FPS if (model.needs_visual and rate % MOUTH_FPS == 0) else 1
-    run = _ChunkRunner(model, mouth_list, torch.device(device), min_len)
     align_order = not model.needs_visual and getattr(model, "task", "separation") == "separation"
 
     was_training = model.training
     model.eval()
     model.to(device)
     try:
+        extra = {"enrollment": _voiceprints(model, enrollment, sample_rate, device)} if needs_enrollment else None
+        run = _ChunkRunner(model, mouth_list, torch.device(device), min_len, extra)
         out = np.zeros((n_out, n), dtype=np.float32)
         prev, prev_start, prev_end = None, 0, 0
         for start, end in _chunk_plan(n, chunk, overlap, align):

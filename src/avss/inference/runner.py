@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avss.data.custom_dir import MixEntry, scan_custom_dir
+from avss.data.enrollment import load_enrollment
 from avss.data.mouths import load_mouths
 from avss.inference.chunked import check_chunking, separate_array
 from avss.io.audio import load_audio, save_audio
@@ -34,19 +35,27 @@ class Report:
     tracks: list[str] = field(default_factory=list)  # output sub-folders, e.g. ["s1", "s2"]
 
 
-def _mouth_paths(entry: MixEntry, data_dir: Path) -> list[Path]:
-    """Mouth files of the mixture's two speakers (s1 = first ID in the name), or InputError naming what is missing."""
+CUES = {  # per-speaker cue -> (MixEntry attribute, folder, file pattern, what the user can do instead)
+    "mouth": ("mouths", "mouths", "<ID>.npz", "use an audio-only checkpoint"),
+    "enrolment": ("enrollments", "enrollment", "<ID>.wav (an utterance of that speaker alone) or <ID>.npy", ""),
+}
+
+
+def _cue_paths(entry: MixEntry, data_dir: Path, cue: str) -> list[Path]:
+    """The cue files of the mixture's two speakers (s1 = first ID in the name), or InputError naming what is missing."""
+    attribute, folder, pattern, alternative = CUES[cue]
+    otherwise = f", or {alternative}" if alternative else ""
     if entry.speakers is None:
-        raise InputError(entry.mix, "cannot tell the two speaker IDs from the file name, so no mouth files match",
-                         f"name it <ID1>_<ID2> with {data_dir / 'mouths'}/<ID>.npz for both, "
-                         "or use an audio-only checkpoint")
-    missing = [data_dir / "mouths" / f"{spk}.npz" for spk, path in zip(entry.speakers, entry.mouths) if path is None]
+        raise InputError(entry.mix, f"cannot tell the two speaker IDs from the file name, so no {cue} files match",
+                         f"name it <ID1>_<ID2> with {data_dir / folder}/{pattern} for both{otherwise}")
+    paths = getattr(entry, attribute)
+    missing = [f"{data_dir / folder / spk}.*" if cue == "enrolment" else str(data_dir / folder / f"{spk}.npz")
+               for spk, path in zip(entry.speakers, paths) if path is None]
     if missing:
-        what = " and ".join(str(p) for p in missing)
         plural = "s" if len(missing) > 1 else ""
-        raise InputError(entry.mix, f"missing mouth file{plural} {what}",
-                         f"add {'them' if plural else 'it'}, or use an audio-only checkpoint")
-    return list(entry.mouths)
+        raise InputError(entry.mix, f"missing {cue} file{plural} {' and '.join(missing)}",
+                         f"add {'them' if plural else 'it'} ({pattern}){otherwise}")
+    return list(paths)
 
 
 def _write_outputs(outputs: np.ndarray, rate: int, save_dir: Path, tracks: list[str], name: str) -> None:
@@ -68,10 +77,17 @@ def _write_outputs(outputs: np.ndarray, rate: int, save_dir: Path, tracks: list[
 
 def separate_entry(model, entry: MixEntry, data_dir: Path, **kw) -> tuple[np.ndarray, int]:
     """Separate one mixture of a folder: ([n_out, L] at the file's rate, rate). Raises InputError for bad inputs."""
-    mouth_paths = _mouth_paths(entry, data_dir) if model.needs_visual else None
-    audio, rate = load_audio(entry.mix, mono=int(getattr(model, "in_channels", 1)) == 1)
+    mouth_paths = _cue_paths(entry, data_dir, "mouth") if model.needs_visual else None
+    enrolled = "enrollment" in getattr(model, "extra_inputs", ())
+    enrollment_paths = _cue_paths(entry, data_dir, "enrolment") if enrolled else None
+    channels = int(getattr(model, "in_channels", 1))
+    audio, rate = load_audio(entry.mix, mono=channels == 1)
+    if channels > 1 and audio.shape[0] != channels:
+        raise InputError(entry.mix, f"has {audio.shape[0]} audio channel(s); {type(model).__name__} needs {channels}",
+                         f"give a {channels}-channel recording, or use a single-channel checkpoint")
     mouths = [load_mouths(p) for p in mouth_paths] if mouth_paths else None
-    return separate_array(model, audio, rate, mouths=mouths, **kw), rate
+    enrollment = [load_enrollment(p, rate) for p in enrollment_paths] if enrollment_paths else None
+    return separate_array(model, audio, rate, mouths=mouths, enrollment=enrollment, **kw), rate
 
 
 def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float | None = 8.0,

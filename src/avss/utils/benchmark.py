@@ -5,7 +5,9 @@ Also the body of the `measure_efficiency.py` entry point (`run`). Conventions us
 * 1 MB = 2**20 bytes (checkpoint size and memory alike).
 * Inputs are random: a mixture of `duration` s at the model's rate ([B, L], or [B, C, L] when `in_channels` > 1)
   and, for models with `needs_visual`, uint8 mouth frames at `video_fps` ([B, T, 96, 96] for extraction models,
-  [B, n_src, T, 96, 96] for audio-visual separation models).
+  [B, n_src, T, 96, 96] for audio-visual separation models), and for voiceprint models (`"enrollment"` in
+  `extra_inputs`) an enrolment utterance of ENROLLMENT_SECONDS per target, which the speaker encoder embeds
+  inside the forward pass (so its cost is counted in latency, and reported apart in MACs and params).
 * MACs are counted for one mixture (batch 1) by `avss.utils.complexity`, visual frontend reported apart.
 * Latency: mean and standard deviation of `repeats` forward passes in eval mode under `torch.inference_mode`,
   after `warmup` untimed passes (CUDA: synchronised). RTF = mean latency / duration (for the whole batch).
@@ -50,6 +52,7 @@ WARMUP_SECONDS = 0.1  # length of the warm-up pass in the peak-memory child proc
 # glibc: serve every allocation >= 64 kB by mmap (fixed threshold) so freed tensors go back to the OS at once and
 # the peak RSS follows the live memory instead of the allocator's history (heap reuse made it vary by 2x).
 CHILD_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+ENROLLMENT_SECONDS = 3.0  # LiMuSE's training enrolment length
 ALL_MODELS = "all"  # `model=all`: measure every config in configs/model/
 
 RESULT_KEYS = ("model", "params", "params_frontend", "macs", "macs_per_second", "size_mb", "peak_memory_mb",
@@ -58,7 +61,8 @@ RESULT_KEYS = ("model", "params", "params_frontend", "macs", "macs_per_second", 
 
 # ---- inputs ----------------------------------------------------------------------------------------------
 def make_inputs(model, duration: float, batch_size: int = 1, device="cpu", seed: int = 0) -> tuple:
-    """Random forward arguments for `model`: (mix,) or (mix, mouths). See the module docstring for shapes."""
+    """Random forward arguments for `model`: (mix,), (mix, mouths) or (mix, mouths, enrollment); see the module
+    docstring for shapes."""
     gen = torch.Generator().manual_seed(seed)
     length = max(1, round(duration * model.sample_rate))
     channels = getattr(model, "in_channels", 1)
@@ -69,7 +73,10 @@ def make_inputs(model, duration: float, batch_size: int = 1, device="cpu", seed:
     frames = max(1, round(duration * getattr(model, "video_fps", 25)))
     lead = (batch_size,) if getattr(model, "task", "separation") == "extraction" else (batch_size, model.n_src)
     mouths = torch.randint(0, 256, (*lead, frames, 96, 96), dtype=torch.uint8, generator=gen).to(device)
-    return (mix, mouths)
+    if "enrollment" not in getattr(model, "extra_inputs", ()):
+        return (mix, mouths)
+    enrollment = 0.1 * torch.randn(*lead, round(ENROLLMENT_SECONDS * model.sample_rate), generator=gen)
+    return (mix, mouths, enrollment.to(device))
 
 
 def _sync(device) -> None:
@@ -292,9 +299,9 @@ def format_result(r: dict) -> str:
                + (f", {r['threads']} threads" if r.get("threads") else ""))
     rows = [
         ("params (separator)", f"{r['params']:,} ({r['params'] / 1e6:.3f} M)"),
-        ("params (lip frontend)", f"{r['params_frontend']:,} ({r['params_frontend'] / 1e6:.3f} M)"),
+        ("params (cue encoders)", f"{r['params_frontend']:,} ({r['params_frontend'] / 1e6:.3f} M)"),
         ("MACs (separator)", f"{r['macs']:.3f} G for {r['duration']:g} s = {r['macs_per_second']:.3f} G/s of audio"),
-        ("MACs (lip frontend)", f"{r['macs_frontend']:.3f} G"),
+        ("MACs (cue encoders)", f"{r['macs_frontend']:.3f} G"),
         ("checkpoint size", f"{r['size_mb']:.2f} MB"),
         ("peak memory (forward)", _fmt(r["peak_memory_mb"], ".1f", "not measured")
          + (f" MB  [{r['memory_method']}]" if r["peak_memory_mb"] is not None else "")),
@@ -308,7 +315,7 @@ def format_result(r: dict) -> str:
 
 def markdown_table(results: list[dict]) -> str:
     """One Markdown table row per `measure` result (MB = 2**20 bytes)."""
-    head = ("| model | rate | params (M) | lip params (M) | MACs (G) | GMACs/s | lip MACs (G) | size (MB) "
+    head = ("| model | rate | params (M) | cue-encoder params (M) | MACs (G) | GMACs/s | cue-encoder MACs (G) | size (MB) "
             "| peak mem (MB) | latency (ms) | RTF | train step (s) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -439,7 +446,7 @@ def run(cfg, model_name: str | None = None, config_dir=None) -> int:
         ok = _write(path, json.dumps(payload, indent=2) + "\n")
         if measure_all and results:
             md = path.with_suffix(".md")
-            note = (f"\nMACs and params exclude the lip frontend (shown apart). {results[0]['duration']:g} s of audio, "
+            note = (f"\nMACs and params exclude the cue encoders (lip frontend, speaker encoder; shown apart). {results[0]['duration']:g} s of audio, "
                     f"batch {results[0]['batch_size']}, {results[0]['device']}; MB = 2**20 bytes; peak memory: "
                     f"{results[0]['memory_method']}.\n")
             ok = _write(md, table + "\n" + note) and ok

@@ -1,0 +1,64 @@
+"""TF-MaskNet: complex time-frequency masking on a fixed STFT, the CPU-budget model of avss.
+
+Why this design (issue #5: most SI-SNRi per CPU-hour): a 512/128 STFT runs the masker at 125 frames per second,
+16x fewer than a Conv-TasNet with a 1 ms hop, while its oracle masks reach ~14 dB on LibriSpeech test-other.
+The masker sees the power-law compressed complex spectrum of the level-normalised mixture and predicts one
+complex ratio mask per speaker (so it can correct phase, unlike a magnitude mask); training is end to end on the
+waveform (SI-SNR after the iSTFT). Maskers: `blstm` (residual BLSTM stack, as in uPIT-style separators) or `tcn`
+(Conv-TasNet's temporal convolution network over STFT frames).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from avss.models.base import Separator
+from avss.nn.rnn_stack import ResidualBLSTMStack
+from avss.nn.stft import ISTFTDecoder, STFTEncoder
+from avss.nn.tcn import TemporalConvNet
+
+MASKERS = ("blstm", "tcn")
+
+
+class TFMaskNet(Separator):
+    def __init__(self, n_src: int = 2, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128,
+                 masker: str = "blstm", dim: int = 256, hidden: int = 256, layers: int = 4, dropout: float = 0.0,
+                 tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, eps: float = 1e-8):
+        super().__init__()
+        if masker not in MASKERS:
+            raise ValueError(f"unknown masker {masker!r}; choose one of {MASKERS}")
+        self.n_src, self.sample_rate = n_src, sample_rate
+        self.compress, self.eps = compress, eps
+        self.encoder = STFTEncoder(n_fft, hop)
+        self.decoder = ISTFTDecoder(n_fft, hop)
+        n_freqs = self.encoder.n_freqs
+        self.n_freqs = n_freqs
+        self.masker_kind = masker
+        self.input_proj = nn.Sequential(nn.Linear(2 * n_freqs, dim), nn.LayerNorm(dim))
+        if masker == "blstm":
+            self.masker = ResidualBLSTMStack(dim, hidden, layers, dropout)
+        else:  # `layers` repeats of `tcn_blocks` dilated blocks, without skip paths
+            self.masker = TemporalConvNet(dim, hidden, 0, tcn_kernel, tcn_blocks, layers, "gLN")
+        self.head = nn.Linear(dim, n_src * 2 * n_freqs)
+
+    def compressed(self, spec: torch.Tensor) -> torch.Tensor:
+        """[B, 2, F, T] -> the same phase with magnitude |X|^compress (evens out the dynamic range)."""
+        mag = spec.pow(2).sum(1, keepdim=True).add(self.eps).sqrt()
+        return spec * mag.pow(self.compress - 1)
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        length = mix.shape[-1]
+        scale = mix.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-5)  # level-free; silence stays finite
+        spec = self.encoder(mix / scale)  # [B, 2, F, T]
+        b, _, f, t = spec.shape
+        feats = self.compressed(spec).reshape(b, 2 * f, t).transpose(1, 2)  # [B, T, 2F]
+        hidden = self.input_proj(feats)
+        if self.masker_kind == "blstm":
+            hidden = self.masker(hidden)
+        else:
+            hidden = self.masker(hidden.transpose(1, 2)).transpose(1, 2)
+        masks = self.head(hidden).view(b, t, self.n_src, 2, f).permute(0, 2, 3, 4, 1)  # [B, S, 2, F, T]
+        re = masks[:, :, 0] * spec[:, None, 0] - masks[:, :, 1] * spec[:, None, 1]
+        im = masks[:, :, 0] * spec[:, None, 1] + masks[:, :, 1] * spec[:, None, 0]
+        est = self.decoder(torch.stack([re, im], dim=2), length)  # [B, S, L]
+        return est * scale.unsqueeze(1)

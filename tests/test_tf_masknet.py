@@ -1,0 +1,115 @@
+"""TF-MaskNet: shapes, level invariance, complex masking, persistence, a tiny overfit with PIT, size and cost."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from avss.losses import SeparationLoss, si_snr
+from avss.models import Separator, TFMaskNet
+from avss.models.base import build_from_config
+from avss.utils.complexity import count_macs
+from conftest import speechlike
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+SR = 16000
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny(masker="blstm", **kw):
+    return TFMaskNet(n_fft=64, hop=16, masker=masker, dim=16, hidden=16, layers=2, tcn_blocks=3, **kw)
+
+
+@pytest.mark.parametrize("masker", ["blstm", "tcn"])
+@pytest.mark.parametrize("length", [1, 31, 1000, 4001])
+def test_output_has_input_length_and_is_finite(masker, length):
+    out = tiny(masker)(torch.randn(2, length))
+    assert out.shape == (2, 2, length)
+    assert torch.isfinite(out).all()
+
+
+def test_silent_input_gives_finite_silence():
+    out = tiny()(torch.zeros(1, 2000))
+    assert torch.isfinite(out).all() and out.abs().max() < 1e-6
+
+
+def test_output_scales_with_the_input_level():
+    torch.manual_seed(0)
+    model = tiny().eval()
+    mix = torch.randn(1, 3000)
+    torch.testing.assert_close(model(100 * mix), 100 * model(mix), rtol=1e-3, atol=1e-4)
+
+
+def test_complex_mask_rotates_and_scales_the_mixture():
+    """With a constant mask (a + bj) per source the output is the mixture's STFT times a + bj, i.e. a*mix
+    plus b times the mixture shifted by a quarter period in every bin; a = 1, b = 0 gives the mixture back."""
+    torch.manual_seed(0)
+    model = tiny().eval()
+    f = model.n_freqs
+    with torch.no_grad():
+        model.head.weight.zero_()
+        bias = torch.zeros(2, 2, f)
+        bias[0, 0] = 1.0  # source 1: mask 1 + 0j
+        bias[1, 0] = 0.5  # source 2: mask 0.5 + 0j
+        model.head.bias.copy_(bias.flatten())
+    mix = torch.randn(1, 4000)
+    out = model(mix)
+    torch.testing.assert_close(out[0, 0], mix[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out[0, 1], 0.5 * mix[0], atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        bias[0] = 0.0
+        bias[0, 1] = 1.0  # source 1: mask j -> a 90-degree phase shift: same energy, uncorrelated with the mix
+        model.head.bias.copy_(bias.flatten())
+    rotated = model(mix)[0, 0]
+    assert abs(rotated.norm() / mix.norm() - 1) < 0.05
+    assert abs(torch.dot(rotated, mix[0]) / (rotated.norm() * mix.norm())) < 0.05
+
+
+def test_unknown_masker_is_refused():
+    with pytest.raises(ValueError, match="masker"):
+        TFMaskNet(masker="lstm")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = tiny("tcn").eval()
+    model.save_pretrained(tmp_path / "m.pt")
+    loaded = Separator.from_pretrained(tmp_path / "m.pt")
+    assert type(loaded) is TFMaskNet and loaded.config == model.config
+    x = torch.randn(1, 1234)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("masker", ["blstm", "tcn"])
+def test_tiny_model_overfits_one_batch_with_pit(masker):
+    torch.manual_seed(0)
+    sources = torch.from_numpy(np.stack([
+        np.stack([speechlike(0.5, SR, seed=1, f0=110), speechlike(0.5, SR, seed=2, f0=220)]),
+        np.stack([speechlike(0.5, SR, seed=3, f0=180), speechlike(0.5, SR, seed=4, f0=95)]),
+    ]))  # [B=2, S=2, L]
+    mix = sources.sum(1)
+    model = TFMaskNet(n_fft=256, hop=64, masker=masker, dim=32, hidden=32, layers=2, tcn_blocks=4)
+    loss_fn = SeparationLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def pit_si_snr():
+        with torch.no_grad():
+            return -loss_fn(model(mix), sources)[0].item()
+
+    before = pit_si_snr()
+    for _ in range(150):
+        opt.zero_grad()
+        loss_fn(model(mix), sources)[0].backward()
+        opt.step()
+    after = pit_si_snr()
+    mixture = si_snr(mix[:, None].expand_as(sources).reshape(-1, mix.shape[-1]), sources.reshape(-1, mix.shape[-1]))
+    assert after > mixture.mean().item() + 8 and after > before + 8
+
+
+@pytest.mark.parametrize("name,params,macs", [("tfmask_blstm", 3.95e6, 0.496e9), ("tfmask_tcn", 4.67e6, 0.581e9)])
+def test_shipped_configs_size_and_cost(name, params, macs):
+    model = build_from_config(OmegaConf.to_container(OmegaConf.load(CONFIGS / f"{name}.yaml")))
+    assert abs(sum(p.numel() for p in model.parameters()) - params) / params < 0.01
+    assert abs(count_macs(model, torch.randn(1, SR)) - macs) / macs < 0.01
