@@ -11,10 +11,10 @@ def _pad_time(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _pad_frames(m: torch.Tensor, t: int) -> torch.Tensor:
-    """Pad [S, T, H, W] mouths to `t` frames by repeating the last frame."""
+    """Pad [S, T, H, W] mouths (or [S, T, D] cached embeddings) to `t` frames by repeating the last frame."""
     if m.shape[1] >= t:
         return m
-    tail = m[:, -1:].expand(-1, t - m.shape[1], -1, -1)
+    tail = m[:, -1:].expand(-1, t - m.shape[1], *m.shape[2:])
     return torch.cat([m, tail], dim=1)
 
 

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from avss.data.enrollment import ENROLLMENT_DIR, ENROLLMENT_EXTENSIONS
 from avss.data.mouths import MOUTH_FPS, load_mouths as read_mouths, match_frames, num_frames
+from avss.data.visual_cache import cached_path, is_up_to_date, load_cached
 from avss.io.audio import load_audio, resample
 from avss.io.errors import InputError
 
@@ -164,6 +165,8 @@ class MixtureDataset(Dataset):
       `sources` float32 [S, L] (S = n_src), zeros when a reference is missing, then `has_refs` is False;
       `mouths` uint8 [S, T, 96, 96] with T = ceil(L * 25 / sample_rate), only when `load_mouths` and the mouth
       files of all S speakers exist (frames trimmed, or padded by repeating the last frame, to T);
+      with `visual_cache` (a tag of `<mouth folder>_emb/`, or a folder path; see avss.data.visual_cache) it is
+      float32 [S, T, D] cached lip embeddings instead, read from `<cache>/<ID>.npy` for each mouth file;
       `name` str, `length` int (= L), `orig_sample_rate` int (rate of the mixture file), `has_refs` bool.
 
     `n_src=1` (target-speaker extraction) makes two items per mixture, one per target speaker k, named
@@ -171,12 +174,13 @@ class MixtureDataset(Dataset):
     `segment` (seconds) crops mixtures longer than that to `segment` seconds, starting on a video frame
     boundary: at random (torch RNG) by default, or a fixed crop per index with `deterministic=True` (from
     `seed`). Shorter mixtures are returned whole; `collate_batch` pads them.
-    `require_refs` / `require_mouths` drop the entries lacking a reference / a mouth file.
+    `require_refs` / `require_mouths` drop the entries lacking a reference / a mouth file. With `visual_cache`,
+    an InputError is raised up front when a mouth file of an item has no up-to-date cached embeddings.
     """
 
     def __init__(self, entries: list[MixEntry], sample_rate: int, segment: float | None = None, n_src: int = 2,
                  load_mouths: bool = True, require_refs: bool = False, require_mouths: bool = False,
-                 deterministic: bool = False, seed: int = 0, source=None):
+                 deterministic: bool = False, seed: int = 0, source=None, visual_cache: str | None = None):
         if n_src not in (1, 2):
             raise ValueError(f"n_src must be 1 (extraction) or 2 (separation), got {n_src}")
         if segment is not None and segment <= 0:
@@ -185,6 +189,7 @@ class MixtureDataset(Dataset):
         self.segment = segment
         self.n_src = n_src
         self.load_mouths = load_mouths
+        self.visual_cache = str(visual_cache) if visual_cache else None
         self.deterministic = deterministic
         self.seed = seed
         self.entries = list(entries)
@@ -203,6 +208,20 @@ class MixtureDataset(Dataset):
             raise InputError(source or self.entries[0].mix.parent,
                              f"none of the {len(self.entries)} mixtures has its {needs}",
                              "add the missing files, or set require_refs/require_mouths to false")
+        if self.visual_cache and self.load_mouths:
+            self._check_cache()
+
+    def _check_cache(self) -> None:
+        """Every mouth file an item will read must have cached embeddings at least as new as itself."""
+        mouths = sorted({entry.mouths[k] for entry, speakers in self.items for k in speakers
+                         if entry.mouths[k] is not None})
+        stale = [m for m in mouths if not is_up_to_date(cached_path(m, self.visual_cache), m)]
+        if stale:
+            where = cached_path(stale[0], self.visual_cache)
+            raise InputError(where.parent, f"{len(stale)} of {len(mouths)} mouth files have no up-to-date cached "
+                                           f"lip embeddings (e.g. {where.name} for {stale[0]})",
+                             "run python extract_visual_features.py with the frontend that made this cache, or "
+                             "set visual_cache to null")
 
     @property
     def segment_samples(self) -> int | None:
@@ -241,7 +260,11 @@ class MixtureDataset(Dataset):
         mouth_paths = [entry.mouths[k] for k in speakers]
         if self.load_mouths and all(p is not None for p in mouth_paths):
             t = num_frames(n, self.sample_rate)
-            mouths = np.stack([match_frames(read_mouths(p), t) for p in mouth_paths])
+            if self.visual_cache:  # cached embeddings [T, D] per speaker
+                mouths = np.stack([match_frames(load_cached(cached_path(p, self.visual_cache)), t)
+                                   for p in mouth_paths])
+            else:
+                mouths = np.stack([match_frames(read_mouths(p), t) for p in mouth_paths])
 
         frame = self._crop_frame(index, n)
         if frame is not None:
@@ -270,8 +293,8 @@ class CustomDirDataset(MixtureDataset):
 
     def __init__(self, data_dir, sample_rate: int, segment: float | None = None, n_src: int = 2,
                  load_mouths: bool = True, require_refs: bool = False, require_mouths: bool = False,
-                 deterministic: bool = False, seed: int = 0):
+                 deterministic: bool = False, seed: int = 0, visual_cache: str | None = None):
         self.data_dir = Path(data_dir)
         super().__init__(scan_custom_dir(self.data_dir), sample_rate, segment=segment, n_src=n_src,
                          load_mouths=load_mouths, require_refs=require_refs, require_mouths=require_mouths,
-                         deterministic=deterministic, seed=seed, source=self.data_dir)
+                         deterministic=deterministic, seed=seed, source=self.data_dir, visual_cache=visual_cache)

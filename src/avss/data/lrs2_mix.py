@@ -135,7 +135,8 @@ class LRS2MixDataset(MixtureDataset):
 
     def __init__(self, root, split: str, mouth_dir=None, sample_rate: int = 16000, segment: float | None = None,
                  n_src: int = 2, load_mouths: bool = True, require_refs: bool = False,
-                 require_mouths: bool = False, deterministic: bool = False, seed: int = 0):
+                 require_mouths: bool = False, deterministic: bool = False, seed: int = 0,
+                 visual_cache: str | None = None):
         self.root = Path(root)
         self.split = SPLITS.get(split, split)
         self.mouth_dir = None if mouth_dir is None else Path(mouth_dir)
@@ -149,4 +150,4 @@ class LRS2MixDataset(MixtureDataset):
         super().__init__(entries, sample_rate, segment=segment, n_src=n_src,
                          load_mouths=load_mouths, require_refs=require_refs,
                          require_mouths=require_mouths, deterministic=deterministic, seed=seed,
-                         source=_split_dir(self.root, split))
+                         source=_split_dir(self.root, split), visual_cache=visual_cache)

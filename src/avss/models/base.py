@@ -103,7 +103,10 @@ class Separator(nn.Module):
             state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
         else:
             raise ValueError(f"{path}: not an avss checkpoint (no model config inside)")
-        model = build_from_config(config)
+        from avss.nn.lip_resnet import skip_lip_checkpoints
+
+        with skip_lip_checkpoints():  # the lip frontend's weights are in `state`; its original file need not exist
+            model = build_from_config(config)
         model.load_state_dict(state)
         model.pretrained_info = ckpt.get("info", {})
         return model.eval()

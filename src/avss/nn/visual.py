@@ -26,6 +26,9 @@ class SmallLipFrontend(nn.Module):
     """A light trainable lip encoder (3-D conv stem + per-frame 2-D CNN), the default when no
     pretrained lip-reading weights are configured. ~0.1 M params, cheap enough to train on a CPU."""
 
+    kind = "small"
+    temporal_context = 2  # frames each side that influence one output frame (the stem's temporal kernel 5)
+
     def __init__(self, emb_dim: int = 128, width: int = 16):
         super().__init__()
         self.emb_dim = emb_dim
@@ -49,11 +52,24 @@ class SmallLipFrontend(nn.Module):
         return self.proj(x).transpose(1, 2)  # [B, D, T]
 
 
-LIP_FRONTENDS = {"small": SmallLipFrontend}
+def _lrw_resnet18(**config) -> nn.Module:
+    from avss.nn.lip_resnet import LRWResNet18Frontend  # imported here: it builds on this module
+
+    return LRWResNet18Frontend(**config)
+
+
+LIP_FRONTENDS = {"small": SmallLipFrontend, "lrw_resnet18": _lrw_resnet18}
 
 
 def make_lip_frontend(config: dict | None, emb_dim: int) -> nn.Module:
-    """Build the lip encoder named by `config["kind"]` (default "small") producing `emb_dim`-d embeddings."""
+    """Build the lip encoder named by `config["kind"]` producing `emb_dim`-d embeddings.
+
+    - `small` (the default, also for `config=None`): `SmallLipFrontend`, trained with the model; key `width`.
+    - `lrw_resnet18`: the LRW lip-reading frontend (3-D conv + ResNet-18, `avss.nn.lip_resnet`), keys
+      `activation` (prelu | swish), `checkpoint` (official mpc001-format file, e.g.
+      lrw_resnet18_mstcn_adamw_s3.pth.tar; null = RANDOM weights, since the official files cannot be downloaded
+      here) and `freeze` (default true). Its output is 512-d; another `emb_dim` adds a trainable projection.
+    """
     config = dict(config or {})
     kind = config.pop("kind", "small")
     if kind not in LIP_FRONTENDS:
