@@ -111,6 +111,15 @@ class Separator(nn.Module):
         model.pretrained_info = ckpt.get("info", {})
         return model.eval()
 
+    # ---- export --------------------------------------------------------------------------------------------
+    def export_parts(self):
+        """Split the forward pass for export (ONNX): `(prepare, core, finish)` with
+        `finish(core(*inputs), state) == forward(mix)` where `inputs, state = prepare(mix)`. `core` is the learned
+        network (an nn.Module with tensor inputs/outputs whose last axis may vary in length); `prepare`/`finish`
+        hold the fixed, parameter-free steps (padding, STFT/iSTFT, level normalisation) that stay outside the
+        exported graph. Models that cannot be split raise NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} does not support export (no export_parts)")
+
     # ---- convenience -------------------------------------------------------------------------------------
     def separate(self, mix, sample_rate: int | None = None, mouths=None, **options) -> np.ndarray:
         """Separate one mixture given as a NumPy array [L] (or [C, L]) at `sample_rate` (default: the model's).
@@ -124,20 +133,45 @@ class Separator(nn.Module):
         return separate_array(self, mix, sample_rate or self.sample_rate, mouths=mouths, **options)
 
 
+class ExportCore(nn.Module):
+    """`model.<method>` as a module's forward, so that one part of a model can be exported on its own."""
+
+    def __init__(self, model: nn.Module, method: str):
+        super().__init__()
+        self.model, self.method = model, method
+
+    def forward(self, *inputs):
+        return getattr(self.model, self.method)(*inputs)
+
+
 class EncoderMaskerDecoder(Separator):
     """Encoder -> masker (estimates n_src masks, optionally from mouths) -> masked frames -> decoder.
 
     Subclasses set `self.encoder` (ConvEncoder-like, with `padded_length`), `self.masker` and `self.decoder`.
     """
 
-    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
-        length = mix.shape[-1]
-        pad = self.encoder.padded_length(length) - length
-        if pad:
-            mix = nn.functional.pad(mix, (0, pad))
+    def _pad(self, mix: torch.Tensor) -> torch.Tensor:
+        pad = self.encoder.padded_length(mix.shape[-1]) - mix.shape[-1]
+        return nn.functional.pad(mix, (0, pad)) if pad else mix
+
+    def separate_padded(self, mix: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L'] mixture already padded to `encoder.padded_length` -> [B, S, L'] estimates."""
         frames = self.encoder(mix)  # [B, N, T]
+        masks = self.masker(frames) if visual is None else self.masker(frames, visual)  # [B, S, N, T]
+        return self.decoder(frames.unsqueeze(1) * masks)
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        visual = self.visual_features(mouths) if self.needs_visual else None
+        return self.separate_padded(self._pad(mix), visual)[..., :mix.shape[-1]]
+
+    def export_parts(self):
         if self.needs_visual:
-            masks = self.masker(frames, self.visual_features(mouths))  # [B, S, N, T]
-        else:
-            masks = self.masker(frames)
-        return self.decoder(frames.unsqueeze(1) * masks)[..., :length]
+            raise NotImplementedError(f"{type(self).__name__}: only audio-only models can be exported")
+
+        def prepare(mix):
+            return (self._pad(mix),), mix.shape[-1]
+
+        def finish(est, length):
+            return est[..., :length]
+
+        return prepare, ExportCore(self, "separate_padded"), finish

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avss.models.base import Separator
+from avss.models.base import ExportCore, Separator
 from avss.nn.rnn_stack import ResidualBLSTMStack
 from avss.nn.stft import ISTFTDecoder, STFTEncoder
 from avss.nn.tcn import TemporalConvNet
@@ -46,10 +46,13 @@ class TFMaskNet(Separator):
         mag = spec.pow(2).sum(1, keepdim=True).add(self.eps).sqrt()
         return spec * mag.pow(self.compress - 1)
 
-    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
-        length = mix.shape[-1]
+    def analyze(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture [B, L] -> (STFT of the level-normalised mixture [B, 2, F, T], level [B, 1])."""
         scale = mix.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-5)  # level-free; silence stays finite
-        spec = self.encoder(mix / scale)  # [B, 2, F, T]
+        return self.encoder(mix / scale), scale
+
+    def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
+        """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own)."""
         b, _, f, t = spec.shape
         feats = self.compressed(spec).reshape(b, 2 * f, t).transpose(1, 2)  # [B, T, 2F]
         hidden = self.input_proj(feats)
@@ -57,8 +60,25 @@ class TFMaskNet(Separator):
             hidden = self.masker(hidden)
         else:
             hidden = self.masker(hidden.transpose(1, 2)).transpose(1, 2)
-        masks = self.head(hidden).view(b, t, self.n_src, 2, f).permute(0, 2, 3, 4, 1)  # [B, S, 2, F, T]
+        return self.head(hidden).view(b, t, self.n_src, 2, f).permute(0, 2, 3, 4, 1)
+
+    def apply_masks(self, masks: torch.Tensor, spec: torch.Tensor, scale: torch.Tensor, length: int) -> torch.Tensor:
+        """Complex multiplication of each mask with the mixture spectrum, iSTFT, level restored: [B, S, L]."""
         re = masks[:, :, 0] * spec[:, None, 0] - masks[:, :, 1] * spec[:, None, 1]
         im = masks[:, :, 0] * spec[:, None, 1] + masks[:, :, 1] * spec[:, None, 0]
-        est = self.decoder(torch.stack([re, im], dim=2), length)  # [B, S, L]
+        est = self.decoder(torch.stack([re, im], dim=2), length)
         return est * scale.unsqueeze(1)
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        spec, scale = self.analyze(mix)
+        return self.apply_masks(self.estimate_masks(spec), spec, scale, mix.shape[-1])
+
+    def export_parts(self):
+        def prepare(mix):
+            spec, scale = self.analyze(mix)
+            return (spec,), (spec, scale, mix.shape[-1])
+
+        def finish(masks, state):
+            return self.apply_masks(masks, *state)
+
+        return prepare, ExportCore(self, "estimate_masks"), finish

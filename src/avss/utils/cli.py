@@ -55,12 +55,17 @@ def checkpoint_exists(checkpoint: Path) -> bool:
 
 
 def load_checkpoint(checkpoint: Path):
-    """The checkpoint's model, or None after one line on stderr (missing, corrupt or foreign file)."""
+    """The checkpoint's model (a `.onnx` export runs in ONNX Runtime), or None after one line on stderr (missing,
+    corrupt or foreign file)."""
     from avss.models.base import Separator
 
     if not checkpoint_exists(checkpoint):
         return None
     try:
+        if Path(checkpoint).suffix.lower() == ".onnx":  # an export of avss.export.onnx: runs in ONNX Runtime
+            from avss.export.onnx import OnnxSeparator
+
+            return OnnxSeparator.load(checkpoint)
         return Separator.from_pretrained(checkpoint, map_location="cpu")
     except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
