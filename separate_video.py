@@ -2,10 +2,11 @@
 
 python separate_video.py video=FILE save_dir=OUT [num_speakers=2] [checkpoint=checkpoints/default.pt] [device=cpu|cuda]
 
-Writes OUT/speakerK.wav (the video's audio rate and length), OUT/speakerK.mp4 (the original picture with that
-speaker's audio) and OUT/tracks.json. Face tracking is not available yet, so use an audio-only checkpoint;
-the speakers come in the model's order.
-Exit code: 0 written, 1 the video could not be separated (one line on stderr), 2 bad arguments.
+Finds the faces (OpenCV Haar cascades), crops their mouths, separates the sound and puts each voice on its face:
+speaker K is the K-th face from the left. Writes OUT/speakerK.wav (the video's audio rate and length),
+OUT/speakerK.mp4 (the original picture with that speaker's audio), OUT/mouths/speakerK.npz and OUT/tracks.json.
+Exit code: 0 written, 1 the video could not be separated or fewer faces than num_speakers were found (one line
+on stderr; what could be written is written), 2 bad arguments.
 """
 import sys
 
