@@ -67,9 +67,28 @@ def test_complex_mask_rotates_and_scales_the_mixture():
     assert abs(torch.dot(rotated, mix[0]) / (rotated.norm() * mix.norm())) < 0.05
 
 
-def test_unknown_masker_is_refused():
+def test_unknown_masker_or_features_are_refused():
     with pytest.raises(ValueError, match="masker"):
         TFMaskNet(masker="lstm")
+    with pytest.raises(ValueError, match="features"):
+        TFMaskNet(features="phase")
+
+
+@pytest.mark.parametrize("features,planes", [("magnitude", 1), ("complex", 2), ("both", 3)])
+def test_input_features_are_compressed_magnitude_and_or_spectrum(features, planes):
+    model = tiny(features=features)
+    spec = torch.randn(2, 2, model.n_freqs, 7)
+    feats = model.input_features(spec)
+    assert feats.shape == (2, 7, planes * model.n_freqs)
+    mag = spec.pow(2).sum(1).sqrt()  # [B, F, T]
+    if features != "complex":  # first plane: |X|^0.3
+        torch.testing.assert_close(feats[..., :model.n_freqs], mag.pow(0.3).transpose(1, 2), atol=1e-4, rtol=1e-4)
+    if features != "magnitude":  # complex planes: same phase, magnitude |X|^0.3
+        re = feats[..., -2 * model.n_freqs:-model.n_freqs]
+        im = feats[..., -model.n_freqs:]
+        torch.testing.assert_close((re**2 + im**2).sqrt(), mag.pow(0.3).transpose(1, 2), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(torch.atan2(im, re), torch.atan2(spec[:, 1], spec[:, 0]).transpose(1, 2),
+                                   atol=1e-3, rtol=1e-3)
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -108,7 +127,7 @@ def test_tiny_model_overfits_one_batch_with_pit(masker):
     assert after > mixture.mean().item() + 8 and after > before + 8
 
 
-@pytest.mark.parametrize("name,params,macs", [("tfmask_blstm", 3.95e6, 0.496e9), ("tfmask_tcn", 4.67e6, 0.581e9)])
+@pytest.mark.parametrize("name,params,macs", [("tfmask_blstm", 4.016e6, 0.504e9), ("tfmask_tcn", 4.735e6, 0.590e9)])
 def test_shipped_configs_size_and_cost(name, params, macs):
     model = build_from_config(OmegaConf.to_container(OmegaConf.load(CONFIGS / f"{name}.yaml")))
     assert abs(sum(p.numel() for p in model.parameters()) - params) / params < 0.01

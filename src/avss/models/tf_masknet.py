@@ -18,15 +18,20 @@ from avss.nn.stft import ISTFTDecoder, STFTEncoder
 from avss.nn.tcn import TemporalConvNet
 
 MASKERS = ("blstm", "tcn")
+FEATURES = {"complex": 2, "magnitude": 1, "both": 3}  # input planes per frequency bin
 
 
 class TFMaskNet(Separator):
     def __init__(self, n_src: int = 2, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128,
                  masker: str = "blstm", dim: int = 256, hidden: int = 256, layers: int = 4, dropout: float = 0.0,
-                 tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, eps: float = 1e-8):
+                 tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, features: str = "complex",
+                 eps: float = 1e-8):
         super().__init__()
         if masker not in MASKERS:
             raise ValueError(f"unknown masker {masker!r}; choose one of {MASKERS}")
+        if features not in FEATURES:
+            raise ValueError(f"unknown features {features!r}; choose one of {sorted(FEATURES)}")
+        self.features = features
         self.n_src, self.sample_rate = n_src, sample_rate
         self.compress, self.eps = compress, eps
         self.encoder = STFTEncoder(n_fft, hop)
@@ -34,17 +39,24 @@ class TFMaskNet(Separator):
         n_freqs = self.encoder.n_freqs
         self.n_freqs = n_freqs
         self.masker_kind = masker
-        self.input_proj = nn.Sequential(nn.Linear(2 * n_freqs, dim), nn.LayerNorm(dim))
+        self.input_proj = nn.Sequential(nn.Linear(FEATURES[features] * n_freqs, dim), nn.LayerNorm(dim))
         if masker == "blstm":
             self.masker = ResidualBLSTMStack(dim, hidden, layers, dropout)
         else:  # `layers` repeats of `tcn_blocks` dilated blocks, without skip paths
             self.masker = TemporalConvNet(dim, hidden, 0, tcn_kernel, tcn_blocks, layers, "gLN")
         self.head = nn.Linear(dim, n_src * 2 * n_freqs)
 
-    def compressed(self, spec: torch.Tensor) -> torch.Tensor:
-        """[B, 2, F, T] -> the same phase with magnitude |X|^compress (evens out the dynamic range)."""
+    def input_features(self, spec: torch.Tensor) -> torch.Tensor:
+        """[B, 2, F, T] -> [B, T, P*F]: the power-law compressed magnitude |X|^c and/or the complex spectrum with
+        that magnitude (c evens out the dynamic range; the magnitude plane spares the network computing |X|)."""
+        b, _, f, t = spec.shape
         mag = spec.pow(2).sum(1, keepdim=True).add(self.eps).sqrt()
-        return spec * mag.pow(self.compress - 1)
+        planes = []
+        if self.features in ("magnitude", "both"):
+            planes.append(mag.pow(self.compress))
+        if self.features in ("complex", "both"):
+            planes.append(spec * mag.pow(self.compress - 1))
+        return torch.cat(planes, dim=1).reshape(b, -1, t).transpose(1, 2)
 
     def analyze(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture [B, L] -> (STFT of the level-normalised mixture [B, 2, F, T], level [B, 1])."""
@@ -54,8 +66,7 @@ class TFMaskNet(Separator):
     def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
         """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own)."""
         b, _, f, t = spec.shape
-        feats = self.compressed(spec).reshape(b, 2 * f, t).transpose(1, 2)  # [B, T, 2F]
-        hidden = self.input_proj(feats)
+        hidden = self.input_proj(self.input_features(spec))
         if self.masker_kind == "blstm":
             hidden = self.masker(hidden)
         else:
