@@ -30,6 +30,14 @@ def test_output_has_input_length_and_is_finite(masker, length):
     assert torch.isfinite(out).all()
 
 
+def test_input_norm_can_be_left_out():
+    model = tiny(input_norm=False)
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in model.input_proj)
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in tiny().input_proj)
+    out = model(torch.randn(1, 3000))
+    assert out.shape == (1, 2, 3000) and torch.isfinite(out).all()
+
+
 def test_silent_input_gives_finite_silence():
     out = tiny()(torch.zeros(1, 2000))
     assert torch.isfinite(out).all() and out.abs().max() < 1e-6

@@ -25,7 +25,7 @@ class TFMaskNet(Separator):
     def __init__(self, n_src: int = 2, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128,
                  masker: str = "blstm", dim: int = 256, hidden: int = 256, layers: int = 4, dropout: float = 0.0,
                  tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, features: str = "complex",
-                 eps: float = 1e-8):
+                 input_norm: bool = True, eps: float = 1e-8):
         super().__init__()
         if masker not in MASKERS:
             raise ValueError(f"unknown masker {masker!r}; choose one of {MASKERS}")
@@ -39,7 +39,9 @@ class TFMaskNet(Separator):
         n_freqs = self.encoder.n_freqs
         self.n_freqs = n_freqs
         self.masker_kind = masker
-        self.input_proj = nn.Sequential(nn.Linear(FEATURES[features] * n_freqs, dim), nn.LayerNorm(dim))
+        # input_norm=False keeps each frame's level: a per-frame LayerNorm makes quiet and loud frames look alike
+        norm = [nn.LayerNorm(dim)] if input_norm else []
+        self.input_proj = nn.Sequential(nn.Linear(FEATURES[features] * n_freqs, dim), *norm)
         if masker == "blstm":
             self.masker = ResidualBLSTMStack(dim, hidden, layers, dropout)
         else:  # `layers` repeats of `tcn_blocks` dilated blocks, without skip paths
