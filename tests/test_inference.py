@@ -171,7 +171,7 @@ def test_voiceprint_model_reads_enrolments_and_reports_each_bad_file(tmp_path, c
     (data / "audio" / "mix").mkdir(parents=True)
     (data / "enrollment").mkdir()
     stereo = np.stack([tone(8000, 300, SR), tone(8000, 310, SR)], axis=1)  # [L, 2]
-    for name in ("a_b", "c_d", "a_x"):
+    for name in ("a_b", "c_d", "a_x", "c_w"):
         sf.write(data / "audio" / "mix" / f"{name}.wav", stereo, SR)
     sf.write(data / "audio" / "mix" / "mono_b.wav", tone(8000, 300, SR), SR)
     for spk, value in (("a", 40), ("b", 200), ("c", 90), ("d", 150), ("x", 10), ("mono", 70)):
@@ -182,11 +182,14 @@ def test_voiceprint_model_reads_enrolments_and_reports_each_bad_file(tmp_path, c
     sf.write(data / "enrollment" / "mono.wav", tone(16000, 250, SR), SR)
     np.save(data / "enrollment" / "c.npy", np.linspace(-1, 1, 16, dtype=np.float32))
     np.save(data / "enrollment" / "d.npy", np.ones(16, np.float32))
+    np.save(data / "enrollment" / "w.npy", np.ones(10, np.float32))  # wrong size
+    np.savez(data / "mouths" / "w.npz", data=np.full((20, 96, 96), 60, np.uint8))
 
     report = run_directory(model, data, tmp_path / "out", chunk_seconds=None, progress=False)
     err = capsys.readouterr().err
     assert sorted(Path(p).stem for p in report.done) == ["a_b", "c_d"]
-    assert sorted(Path(p).stem for p, _ in report.failed) == ["a_x", "mono_b"]
+    assert sorted(Path(p).stem for p, _ in report.failed) == ["a_x", "c_w", "mono_b"]
+    assert len(lines_with(err, "w.npy: voiceprint has 10 values; LiMuSE needs 16")) == 1
     assert len(lines_with(err, "a_x.wav: missing enrolment file")) == 1 and "enrollment/x.*" in err
     assert len(lines_with(err, "mono_b.wav: has 1 audio channel(s); LiMuSE needs 2")) == 1
     assert "Traceback" not in err

@@ -75,6 +75,16 @@ def _write_outputs(outputs: np.ndarray, rate: int, save_dir: Path, tracks: list[
             temp.unlink(missing_ok=True)
 
 
+def _enrollment(model, path: Path, rate: int) -> np.ndarray:
+    """An enrolment waveform at `rate`, or a voiceprint that must have the model's size (InputError otherwise)."""
+    item = load_enrollment(path, rate)
+    dim = int(getattr(model, "voiceprint_dim", 0))
+    if Path(path).suffix.lower() == ".npy" and item.shape[0] != dim:
+        raise InputError(path, f"voiceprint has {item.shape[0]} values; {type(model).__name__} needs {dim}",
+                         "make it with this model's speaker encoder, or give an enrolment .wav instead")
+    return item
+
+
 def separate_entry(model, entry: MixEntry, data_dir: Path, **kw) -> tuple[np.ndarray, int]:
     """Separate one mixture of a folder: ([n_out, L] at the file's rate, rate). Raises InputError for bad inputs."""
     mouth_paths = _cue_paths(entry, data_dir, "mouth") if model.needs_visual else None
@@ -86,7 +96,7 @@ def separate_entry(model, entry: MixEntry, data_dir: Path, **kw) -> tuple[np.nda
         raise InputError(entry.mix, f"has {audio.shape[0]} audio channel(s); {type(model).__name__} needs {channels}",
                          f"give a {channels}-channel recording, or use a single-channel checkpoint")
     mouths = [load_mouths(p) for p in mouth_paths] if mouth_paths else None
-    enrollment = [load_enrollment(p, rate) for p in enrollment_paths] if enrollment_paths else None
+    enrollment = [_enrollment(model, p, rate) for p in enrollment_paths] if enrollment_paths else None
     return separate_array(model, audio, rate, mouths=mouths, enrollment=enrollment, **kw), rate
 
 
