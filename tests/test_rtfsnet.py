@@ -3,19 +3,17 @@ full configs' size and cost."""
 import functools
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from avss.losses import si_snr
 from avss.models.base import Separator, build_from_config
 from avss.models.rtfsnet import RTFSNet, SpectralSourceSeparation
 from avss.nn.norms import GlobalLayerNorm
 from avss.nn.rtfs_blocks import SRU, AxisRNN, GlobalNorm
 from avss.nn.stft import ISTFTDecoder, STFTEncoder
 from avss.utils.complexity import count_macs, macs_breakdown, param_breakdown
-from conftest import speechlike
+from conftest import overfit_extraction
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 SR = 16000
@@ -152,23 +150,8 @@ def test_save_and_load_round_trip(tmp_path):
 
 def test_tiny_model_overfits_one_batch():
     torch.manual_seed(0)
-    s1 = np.stack([speechlike(0.25, SR, seed=1, f0=110), speechlike(0.25, SR, seed=3, f0=210)])
-    s2 = np.stack([speechlike(0.25, SR, seed=2, f0=180), speechlike(0.25, SR, seed=4, f0=120)])
-    target, mix = torch.from_numpy(s1), torch.from_numpy(s1 + s2)
-    vis = cached(2, mix.shape[-1], seed=5)
     model = tiny()
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-
-    def score():
-        with torch.no_grad():
-            return si_snr(model(mix, vis)[:, 0], target).mean().item()
-
-    before, mixture = score(), si_snr(mix, target).mean().item()
-    for _ in range(50):
-        opt.zero_grad()
-        (-si_snr(model(mix, vis)[:, 0], target).mean()).backward()
-        opt.step()
-    after = score()
+    before, mixture, after = overfit_extraction(model, 50, cue_for=lambda mix: cached(2, mix.shape[-1], seed=5))
     assert after > before + 5.0 and after > mixture + 5.0, (before, mixture, after)
 
 

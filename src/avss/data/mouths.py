@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avss.io.errors import InputError
+from avss.io.errors import InputError, first_line
 
 MOUTH_FPS = 25
 MOUTH_SIZE = 96
@@ -32,7 +32,7 @@ def load_mouths(path, size: int = MOUTH_SIZE) -> np.ndarray:
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as err:
-        raise InputError(path, f"cannot read mouth file ({_first_line(err)})", _NPZ_HINT) from None
+        raise InputError(path, f"cannot read mouth file ({first_line(err)})", _NPZ_HINT) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise InputError(path, "is a plain .npy array, not an npz archive with key 'data'", _NPZ_HINT)
     with archive:
@@ -42,13 +42,9 @@ def load_mouths(path, size: int = MOUTH_SIZE) -> np.ndarray:
         try:
             frames = archive["data"]
         except Exception as err:
-            raise InputError(path, f"cannot read mouth array 'data' ({_first_line(err)})", _NPZ_HINT) from None
+            raise InputError(path, f"cannot read mouth array 'data' ({first_line(err)})", _NPZ_HINT) from None
     return _normalise(path, frames, size)
 
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _normalise(path: Path, frames: np.ndarray, size: int) -> np.ndarray:

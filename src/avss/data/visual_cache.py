@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from avss.data.mouths import load_mouths
-from avss.io.errors import InputError
+from avss.io.errors import InputError, first_line
 
 CACHE_SUFFIX = "_emb"  # DIR/mouths -> DIR/mouths_emb
 INFO_FILE = "frontend.json"
@@ -206,8 +206,7 @@ def load_cached(path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(path, f"cannot read cached lip embeddings ({text})", hint) from None
+        raise InputError(path, f"cannot read cached lip embeddings ({first_line(error)})", hint) from None
     if array.ndim != 2 or array.shape[0] == 0 or array.dtype.kind != "f":
         raise InputError(path, f"cached lip embeddings have shape {list(array.shape)} ({array.dtype}); "
                                "expected float [T, D]", hint)
@@ -215,10 +214,6 @@ def load_cached(path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- script body
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
 
 def _build_frontend(cfg):
     """(frontend, description of its source) from `checkpoint=` or `lip_frontend=`, or None after one line."""
@@ -256,7 +251,7 @@ def _build_frontend(cfg):
     try:
         frontend = make_lip_frontend(config, emb_dim)
     except (OSError, ValueError, TypeError) as error:
-        err(f"extract_visual_features: cannot build the lip frontend ({_first_line(error)})")
+        err(f"extract_visual_features: cannot build the lip frontend ({first_line(error)})")
         return None
     return frontend, json.dumps(config, sort_keys=True)
 

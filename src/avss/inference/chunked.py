@@ -89,6 +89,15 @@ def _chunk_plan(n: int, chunk: int, overlap: int, align: int) -> list[tuple[int,
     return [(s, s + chunk) for s in starts[:-1]] + [(starts[-1], n)]
 
 
+def _to_training_level(audio: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(audio at TARGET_RMS as float32, the gain applied); gain None (audio unchanged) for silent/non-finite input."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    if not math.isfinite(rms) or rms < SILENCE_RMS:
+        return audio.astype(np.float32, copy=False), None
+    gain = TARGET_RMS / rms
+    return (audio * gain).astype(np.float32), gain
+
+
 def _voiceprints(model, enrollment, sample_rate: int, device) -> torch.Tensor:
     """Per-target voiceprints [S, D] from enrolment waveforms [Le] at `sample_rate` or ready vectors [D]."""
     dim = int(model.voiceprint_dim)
@@ -99,10 +108,8 @@ def _voiceprints(model, enrollment, sample_rate: int, device) -> torch.Tensor:
             raise ValueError(f"enrollment[{k}] has shape {list(item.shape)}; expected a waveform [Le] or a "
                              f"voiceprint [{dim}]")
         if item.shape[0] != dim:  # a waveform: the model's speaker encoder turns it into a voiceprint
-            audio = resample(item, sample_rate, int(model.sample_rate))
-            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-            audio = audio * (TARGET_RMS / rms) if rms > SILENCE_RMS else audio
-            item = model.voiceprint(torch.from_numpy(audio.astype(np.float32)).to(device)[None])[0]
+            audio, _ = _to_training_level(resample(item, sample_rate, int(model.sample_rate)))
+            item = model.voiceprint(torch.from_numpy(audio).to(device)[None])[0]
         prints.append(torch.as_tensor(item, device=device))
     return torch.stack(prints)
 
@@ -204,11 +211,9 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
 
     rate = int(model.sample_rate)
     audio = resample(mix, sample_rate, rate)
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    if not math.isfinite(rms) or rms < SILENCE_RMS:
+    audio, gain = _to_training_level(audio)
+    if gain is None:
         return np.zeros((n_out, length), dtype=np.float32)
-    gain = TARGET_RMS / rms
-    audio = (audio * gain).astype(np.float32)
 
     n = audio.shape[-1]
     min_len = max(1, math.ceil(MIN_SECONDS * rate))

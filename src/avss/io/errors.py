@@ -10,3 +10,9 @@ class InputError(Exception):
     def one_line(self) -> str:
         msg = f"{self.path}: {self.reason}"
         return f"{msg} ({self.hint})" if self.hint else msg
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for one-line reports."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

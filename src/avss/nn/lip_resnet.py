@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from avss.io.errors import first_line
+
 from avss.nn.visual import preprocess_mouths
 
 LRW_DIM = 512
@@ -150,10 +152,6 @@ class LRWResNet18Frontend(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- checkpoints
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
 
 def read_lrw_state_dict(path) -> dict[str, torch.Tensor]:
     """The `frontend3D.*` and `trunk.*` tensors of an mpc001-format checkpoint (`module.` prefix stripped, the
@@ -168,7 +166,7 @@ def read_lrw_state_dict(path) -> dict[str, torch.Tensor]:
         except Exception:  # older files pickle other objects (numpy scalars in best_prec, ...)
             checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
-        raise ValueError(f"{path}: cannot read the lip-reading checkpoint ({_first_line(error)})") from None
+        raise ValueError(f"{path}: cannot read the lip-reading checkpoint ({first_line(error)})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model_state_dict"), dict):
         found = f"keys: {', '.join(map(str, list(checkpoint)[:5]))}" if isinstance(checkpoint, dict) \
             else type(checkpoint).__name__

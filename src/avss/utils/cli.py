@@ -68,7 +68,9 @@ def load_checkpoint(checkpoint: Path):
             return OnnxSeparator.load(checkpoint)
         return Separator.from_pretrained(checkpoint, map_location="cpu")
     except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        from avss.io.errors import first_line
+
+        text = first_line(error)
         if text.startswith(f"{checkpoint}: "):
             text = text[len(f"{checkpoint}: "):]
         err(f"{checkpoint}: cannot load the checkpoint ({text})")
