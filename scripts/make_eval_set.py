@@ -3,6 +3,8 @@
     python scripts/make_eval_set.py --preset test-other            # -> data/test_other_mix (the evaluation set)
     python scripts/make_eval_set.py --preset fillets                # -> data/fillets_mix (Czech, voices v + m)
     python scripts/make_eval_set.py --preset fsdd                   # -> data/fsdd_mix (spoken digits)
+    python scripts/make_eval_set.py --preset fillets-unseen         # -> data/fillets_unseen_mix (voices not trained on)
+    python scripts/make_eval_set.py --preset fsdd-unseen            # -> data/fsdd_unseen_mix (digits, held-out pair)
     python scripts/make_eval_set.py --corpus ../shared/data/librispeech/test-other --out data/test_other_mix \
         --n 100 --seed 0 --regex '^(\\d+)/' --formats wav,flac,mp3 --drop-refs 1
 
@@ -30,6 +32,15 @@ PRESETS = {
     "fillets": dict(corpus=SHARED / "fillets-cs", out=REPO / "data" / "fillets_mix", n=100, seed=0,
                     regex=r"/[^/-]+-([^-./]+)[-.][^/]*$", speakers="v,m", min_files=20, min_seconds=1.0,
                     sample_rate=16000, max_seconds=6.0, snr_range=5.0),
+    # Czech minor character voices r, p, leb, s: < 20 files each, so `data_corpora` (min_utterances: 20) never
+    # trains on them; every mixture is an unseen speaker pair
+    "fillets-unseen": dict(corpus=SHARED / "fillets-cs", out=REPO / "data" / "fillets_unseen_mix", n=100, seed=0,
+                           regex=r"/[^/-]+-([^-./]+)[-.][^/]*$", speakers="r,p,leb,s", min_files=5, min_seconds=1.0,
+                           sample_rate=16000, max_seconds=6.0, snr_range=5.0),
+    # the two spoken-digit speakers that `data_corpora` excludes from training (exclude_speakers)
+    "fsdd-unseen": dict(corpus=SHARED / "fsdd", out=REPO / "data" / "fsdd_unseen_mix", n=100, seed=0,
+                        regex=r"^\d+_([a-z]+)_", speakers="theo,yweweler", files_per_source=3, sample_rate=16000,
+                        max_seconds=6.0, snr_range=5.0),
     # spoken digits (8 kHz -> 16 kHz): each source joins 3 digits of its speaker (~1.5-2 s)
     "fsdd": dict(corpus=SHARED / "fsdd", out=REPO / "data" / "fsdd_mix", n=100, seed=0, regex=r"^\d+_([a-z]+)_",
                  files_per_source=3, sample_rate=16000, max_seconds=6.0, snr_range=5.0),

@@ -80,6 +80,24 @@ def test_unknown_masker_or_features_are_refused():
         TFMaskNet(masker="lstm")
     with pytest.raises(ValueError, match="features"):
         TFMaskNet(features="phase")
+    with pytest.raises(ValueError, match="mask"):
+        TFMaskNet(mask="phase")
+
+
+def test_magnitude_mask_is_a_sigmoid_gain_that_keeps_the_mixture_phase():
+    torch.manual_seed(0)
+    model = tiny(mask="magnitude").eval()
+    spec = torch.randn(1, 2, model.n_freqs, 9)
+    masks = model.estimate_masks(spec)
+    assert masks.shape == (1, 2, 2, model.n_freqs, 9)
+    assert (masks[:, :, 0] > 0).all() and (masks[:, :, 0] < 1).all() and (masks[:, :, 1] == 0).all()
+    with torch.no_grad():  # head bias +-20 -> masks ~1 and ~0: mixture and silence
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([20.0, -20.0]).repeat_interleave(model.n_freqs))
+    mix = torch.randn(1, 3000)
+    out = model(mix)
+    torch.testing.assert_close(out[0, 0], mix[0], atol=1e-4, rtol=1e-4)
+    assert out[0, 1].abs().max() < 1e-6
 
 
 @pytest.mark.parametrize("features,planes", [("magnitude", 1), ("complex", 2), ("both", 3)])
@@ -99,9 +117,10 @@ def test_input_features_are_compressed_magnitude_and_or_spectrum(features, plane
                                    atol=1e-3, rtol=1e-3)
 
 
-def test_save_and_load_round_trip(tmp_path):
+@pytest.mark.parametrize("mask", ["complex", "magnitude"])
+def test_save_and_load_round_trip(tmp_path, mask):
     torch.manual_seed(0)
-    model = tiny("tcn").eval()
+    model = tiny("tcn", mask=mask).eval()
     model.save_pretrained(tmp_path / "m.pt")
     loaded = Separator.from_pretrained(tmp_path / "m.pt")
     assert type(loaded) is TFMaskNet and loaded.config == model.config

@@ -82,6 +82,24 @@ def test_resume_restores_model_optimizer_scheduler_and_step(tmp_path):
     torch.testing.assert_close(model.state_dict(), task2.model.state_dict())
 
 
+def test_resume_checkpoint_follows_every_validation_even_without_improvement(tiny_corpus, tmp_path, monkeypatch):
+    """lr=0: the 2nd validation equals the 1st, so `best` saves nothing then; last.ckpt must still hold step 4."""
+    monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
+    corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
+    overrides = [
+        f"data_corpora={corpora}", "optimizer.lr=0.0",
+        "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
+        "model.repeats=1", "data.train.length=4", "data.val.length=2", "data.train.segment=0.5",
+        "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2", "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false", f"paths.output_dir={tmp_path}/run",
+    ]
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        train(compose("train", overrides=overrides))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 4
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-epoch=000-step=0000002.ckpt"]
+
+
 def test_train_entry_point_config_runs_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
     corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
@@ -97,7 +115,7 @@ def test_train_entry_point_config_runs_end_to_end(tiny_corpus, tmp_path, monkeyp
     metrics = train(cfg)
     run = tmp_path / "run"
     assert "val/si_snri" in metrics
-    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
     assert Separator.from_pretrained(run / "best_model.pt").sample_rate == 16000
     curve = (run / "learning_curve.csv").read_text().splitlines()
     assert curve[0].startswith("step,epoch,train_hours") and len(curve) == 3

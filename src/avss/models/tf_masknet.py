@@ -21,18 +21,22 @@ from avss.nn.tcn import TemporalConvNet
 
 MASKERS = ("blstm", "tcn")
 FEATURES = {"complex": 2, "magnitude": 1, "both": 3}  # input planes per frequency bin
+MASKS = {"complex": 2, "magnitude": 1}  # output planes per frequency bin and speaker
 
 
 class TFMaskNet(Separator):
     def __init__(self, n_src: int = 2, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128,
                  masker: str = "blstm", dim: int = 256, hidden: int = 256, layers: int = 4, dropout: float = 0.0,
                  tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, features: str = "complex",
-                 input_norm: bool = True, eps: float = 1e-8):
+                 input_norm: bool = True, mask: str = "complex", eps: float = 1e-8):
         super().__init__()
         if masker not in MASKERS:
             raise ValueError(f"unknown masker {masker!r}; choose one of {MASKERS}")
         if features not in FEATURES:
             raise ValueError(f"unknown features {features!r}; choose one of {sorted(FEATURES)}")
+        if mask not in MASKS:
+            raise ValueError(f"unknown mask {mask!r}; choose one of {sorted(MASKS)}")
+        self.mask = mask
         self.features = features
         self.n_src, self.sample_rate = n_src, sample_rate
         self.compress, self.eps = compress, eps
@@ -48,7 +52,7 @@ class TFMaskNet(Separator):
             self.masker = ResidualBLSTMStack(dim, hidden, layers, dropout)
         else:  # `layers` repeats of `tcn_blocks` dilated blocks, without skip paths
             self.masker = TemporalConvNet(dim, hidden, 0, tcn_kernel, tcn_blocks, layers, "gLN")
-        self.head = nn.Linear(dim, n_src * 2 * n_freqs)
+        self.head = nn.Linear(dim, n_src * MASKS[mask] * n_freqs)
 
     def input_features(self, spec: torch.Tensor) -> torch.Tensor:
         """[B, 2, F, T] -> [B, T, P*F]: the power-law compressed magnitude |X|^c and/or the complex spectrum with
@@ -68,14 +72,18 @@ class TFMaskNet(Separator):
         return self.encoder(mix / scale), scale
 
     def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
-        """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own)."""
+        """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own).
+        mask="magnitude": a sigmoid mask in [0, 1] that keeps the mixture phase (imaginary part 0)."""
         b, _, f, t = spec.shape
         hidden = self.input_proj(self.input_features(spec))
         if self.masker_kind == "blstm":
             hidden = self.masker(hidden)
         else:
             hidden = self.masker(hidden.transpose(1, 2)).transpose(1, 2)
-        return self.head(hidden).view(b, t, self.n_src, 2, f).permute(0, 2, 3, 4, 1)
+        masks = self.head(hidden).view(b, t, self.n_src, MASKS[self.mask], f).permute(0, 2, 3, 4, 1)
+        if self.mask == "magnitude":
+            masks = torch.cat([torch.sigmoid(masks), torch.zeros_like(masks)], dim=2)
+        return masks
 
     def apply_masks(self, masks: torch.Tensor, spec: torch.Tensor, scale: torch.Tensor, length: int) -> torch.Tensor:
         """Complex multiplication of each mask with the mixture spectrum, iSTFT, level restored: [B, S, L]."""
