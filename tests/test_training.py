@@ -119,3 +119,29 @@ def test_train_entry_point_config_runs_end_to_end(tiny_corpus, tmp_path, monkeyp
     assert Separator.from_pretrained(run / "best_model.pt").sample_rate == 16000
     curve = (run / "learning_curve.csv").read_text().splitlines()
     assert curve[0].startswith("step,epoch,train_hours") and len(curve) == 3
+
+
+def test_train_py_runs_ddp_on_two_cpu_processes(tiny_corpus, tmp_path):
+    """The multi-process path users take on GPUs, here with 2 CPU processes (gloo): every zoo model must train
+    under DDP, including those that leave parameters unused in a step (Conv-TasNet's last residual conv)."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
+    cmd = [sys.executable, "train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+           "trainer.precision=32-true", "trainer.sync_batchnorm=false", "threads=1", f"data_corpora={corpora}",
+           "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
+           "model.repeats=1", "data.train.length=8", "data.val.length=4", "data.train.segment=0.5",
+           "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2", "+trainer.enable_progress_bar=false",
+           f"hydra.run.dir={run}"]
+    env = dict(os.environ, AVSS_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run(cmd, cwd=Path(CONFIGS).parent, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # 8 items per epoch over 2 ranks with batch 2: 2 steps per epoch, each step 2 x 2 x 0.5 s of audio
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+    rows = list(csv.DictReader((run / "learning_curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert float(rows[-1]["audio_hours_seen"]) * 3600 == pytest.approx(8.0, abs=1.0)
