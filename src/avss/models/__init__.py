@@ -5,7 +5,8 @@ from avss.models.iianet import IIANet
 from avss.models.limuse import LiMuSE
 from avss.models.mossformer import MossFormer, MossFormer2
 from avss.models.rtfsnet import RTFSNet
+from avss.models.sudormrf import SuDoRMRF
 from avss.models.tf_masknet import TFMaskNet
 
 __all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
-           "RTFSNet", "TFMaskNet"]
+           "RTFSNet", "SuDoRMRF", "TFMaskNet"]
