@@ -3,9 +3,9 @@
 Why this design (issue #5: most SI-SNRi per CPU-hour): a 512/128 STFT runs the masker at 125 frames per second,
 16x fewer than a Conv-TasNet with a 1 ms hop, while its oracle masks reach ~14 dB on LibriSpeech test-other.
 The masker sees the power-law compressed magnitude and/or complex spectrum of the level-normalised mixture
-(`features`) and predicts one
-complex ratio mask per speaker (so it can correct phase, unlike a magnitude mask); training is end to end on the
-waveform (SI-SNR after the iSTFT). Maskers: `blstm` (residual BLSTM stack, as in uPIT-style separators) or `tcn`
+(`features`) and predicts one complex ratio mask per speaker (so it can correct phase; `mask="magnitude"`: a
+sigmoid mask on the mixture phase instead); training is end to end on the waveform (SI-SNR after the iSTFT).
+Maskers: `blstm` (residual BLSTM stack, as in uPIT-style separators) or `tcn`
 (Conv-TasNet's temporal convolution network over STFT frames). Measured so far (README): it trains 6-8x more
 audio per CPU-second than `convtasnet_small` but learns much less per hour of audio; not yet understood.
 """
