@@ -14,6 +14,7 @@ SI-SNR as training and calc_metrics. Mixtures without references are skipped and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -30,9 +31,14 @@ from avss.nn.stft import ISTFTDecoder, STFTEncoder
 EPS = 1e-8
 
 
+@functools.lru_cache(maxsize=4)
+def _stft_pair(n_fft: int, hop: int) -> tuple[STFTEncoder, ISTFTDecoder]:
+    return STFTEncoder(n_fft, hop), ISTFTDecoder(n_fft, hop)
+
+
 def oracle_estimates(mix: torch.Tensor, refs: torch.Tensor, sample_rate: int, n_fft: int, hop: int) -> dict:
     """mix [L], refs [S, L] -> {method: estimates [S, L]}."""
-    encoder, decoder = STFTEncoder(n_fft, hop), ISTFTDecoder(n_fft, hop)
+    encoder, decoder = _stft_pair(n_fft, hop)
     mix_spec = encoder(mix)  # [2, F, T]
     ref_mag = encoder(refs).pow(2).sum(1).sqrt()  # [S, F, T]
     masks = {

@@ -38,6 +38,32 @@ def overfit_extraction(model, steps: int, cue_for=lambda mix: None, lr: float = 
     return before, mixture, score()
 
 
+def overfit_separation(model, steps: int = 150, lr: float = 3e-3):
+    """Train a 2-speaker separation model `steps` Adam steps on one fixed batch of two 0.5-s speech-like mixtures
+    with the PIT SI-SNR loss; returns PIT SI-SNR (before, of the mixture, after) in dB."""
+    from avss.losses import SeparationLoss, si_snr
+
+    sources = torch.from_numpy(np.stack([
+        np.stack([speechlike(0.5, 16000, seed=1, f0=110), speechlike(0.5, 16000, seed=2, f0=220)]),
+        np.stack([speechlike(0.5, 16000, seed=3, f0=180), speechlike(0.5, 16000, seed=4, f0=95)]),
+    ]))  # [B=2, S=2, L]
+    mix = sources.sum(1)
+    loss_fn = SeparationLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def score():
+        with torch.no_grad():
+            return -loss_fn(model(mix), sources)[0].item()
+
+    flat = sources.reshape(-1, mix.shape[-1])
+    before, mixture = score(), si_snr(mix[:, None].expand_as(sources).reshape(-1, mix.shape[-1]), flat).mean().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(mix), sources)[0].backward()
+        opt.step()
+    return before, mixture, score()
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path):
     """A speaker-labelled corpus: 4 speakers x 2 utterances of 1.5 s at 16 kHz, named `<spk>-<n>.wav`."""

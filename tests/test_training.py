@@ -82,19 +82,26 @@ def test_resume_restores_model_optimizer_scheduler_and_step(tmp_path):
     torch.testing.assert_close(model.state_dict(), task2.model.state_dict())
 
 
+def tiny_run_overrides(corpus, train_items: int = 4, val_items: int = 2) -> list[str]:
+    """A 2-epoch train.py run of a tiny Conv-TasNet on `corpus` (batch 2 of 0.5-s items)."""
+    corpora = f"[{{path: '{corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
+    return [f"data_corpora={corpora}",
+            "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
+            "model.repeats=1", f"data.train.length={train_items}", f"data.val.length={val_items}",
+            "data.train.segment=0.5", "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2"]
+
+
+def train_tiny(corpus, run: Path, *extra: str) -> dict:
+    overrides = tiny_run_overrides(corpus) + ["trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
+                                              f"paths.output_dir={run}", *extra]
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return train(compose("train", overrides=overrides))
+
+
 def test_resume_checkpoint_follows_every_validation_even_without_improvement(tiny_corpus, tmp_path, monkeypatch):
     """lr=0: the 2nd validation equals the 1st, so `best` saves nothing then; last.ckpt must still hold step 4."""
     monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
-    corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
-    overrides = [
-        f"data_corpora={corpora}", "optimizer.lr=0.0",
-        "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
-        "model.repeats=1", "data.train.length=4", "data.val.length=2", "data.train.segment=0.5",
-        "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2", "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false", f"paths.output_dir={tmp_path}/run",
-    ]
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        train(compose("train", overrides=overrides))
+    train_tiny(tiny_corpus, tmp_path / "run", "optimizer.lr=0.0")
     checkpoints = tmp_path / "run" / "checkpoints"
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 4
     assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-epoch=000-step=0000002.ckpt"]
@@ -102,18 +109,8 @@ def test_resume_checkpoint_follows_every_validation_even_without_improvement(tin
 
 def test_train_entry_point_config_runs_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
-    corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
-    overrides = [
-        f"data_corpora={corpora}",
-        "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
-        "model.repeats=1", "data.train.length=4", "data.val.length=2", "data.train.segment=0.5",
-        "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2", "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false", f"paths.output_dir={tmp_path}/run",
-    ]
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    metrics = train(cfg)
     run = tmp_path / "run"
+    metrics = train_tiny(tiny_corpus, run)
     assert "val/si_snri" in metrics
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
     assert Separator.from_pretrained(run / "best_model.pt").sample_rate == 16000
@@ -130,12 +127,9 @@ def test_train_py_runs_ddp_on_two_cpu_processes(tiny_corpus, tmp_path):
     import sys
 
     run = tmp_path / "run"
-    corpora = f"[{{path: '{tiny_corpus}', speaker_regex: '^(\\d+)-', n_val_speakers: 2}}]"
     cmd = [sys.executable, "train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-           "trainer.precision=32-true", "trainer.sync_batchnorm=false", "threads=1", f"data_corpora={corpora}",
-           "model.n_filters=16", "model.bottleneck=8", "model.hidden=16", "model.skip=8", "model.blocks=2",
-           "model.repeats=1", "data.train.length=8", "data.val.length=4", "data.train.segment=0.5",
-           "data.val.segment=0.5", "data.batch_size=2", "trainer.max_epochs=2", "+trainer.enable_progress_bar=false",
+           "trainer.precision=32-true", "trainer.sync_batchnorm=false", "threads=1",
+           *tiny_run_overrides(tiny_corpus, train_items=8, val_items=4), "+trainer.enable_progress_bar=false",
            f"hydra.run.dir={run}"]
     env = dict(os.environ, AVSS_CACHE=str(tmp_path / "cache"))
     done = subprocess.run(cmd, cwd=Path(CONFIGS).parent, env=env, capture_output=True, text=True, timeout=300)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from avss.models.base import EncoderMaskerDecoder
-from avss.models.convtasnet import MASK_ACTIVATIONS, TCNMasker
+from avss.models.convtasnet import TCNMasker
 from avss.nn.codecs import ConvDecoder, ConvEncoder
 from avss.nn.visual import align_to_frames, make_lip_frontend
 
@@ -42,8 +42,6 @@ class AVConvTasNet(EncoderMaskerDecoder):
         super().__init__()
         if not 0 <= fuse_at < repeats:
             raise ValueError(f"fuse_at={fuse_at} must index one of the {repeats} TCN repeats")
-        if mask_act not in MASK_ACTIVATIONS:
-            raise ValueError(f"unknown mask_act {mask_act!r}; choose one of {sorted(MASK_ACTIVATIONS)}")
         self.n_src, self.sample_rate = 1, sample_rate
         stride = kernel_size // 2
         self.lip_frontend = make_lip_frontend(lip_frontend, visual_dim)

@@ -14,6 +14,12 @@ from avss.nn.tcn import TemporalConvNet
 MASK_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "softmax": lambda: nn.Softmax(dim=1)}
 
 
+def make_mask_activation(name: str) -> nn.Module:
+    if name not in MASK_ACTIVATIONS:
+        raise ValueError(f"unknown mask_act {name!r}; choose one of {sorted(MASK_ACTIVATIONS)}")
+    return MASK_ACTIVATIONS[name]()
+
+
 class TCNMasker(nn.Module):
     """norm -> 1x1 bottleneck -> TCN -> PReLU -> 1x1 to n_src masks."""
 
@@ -24,7 +30,7 @@ class TCNMasker(nn.Module):
         self.tcn = TemporalConvNet(bottleneck, hidden, skip, kernel, blocks, repeats, norm)
         out_in = skip if skip else bottleneck
         self.head = nn.Sequential(nn.PReLU(), nn.Conv1d(out_in, n_src * n_filters, 1))
-        self.mask_act = MASK_ACTIVATIONS[mask_act]()
+        self.mask_act = make_mask_activation(mask_act)
 
     def masks(self, features: torch.Tensor) -> torch.Tensor:
         b, _, t = features.shape
@@ -39,8 +45,6 @@ class ConvTasNet(EncoderMaskerDecoder):
                  bottleneck: int = 128, hidden: int = 512, skip: int = 128, conv_kernel: int = 3, blocks: int = 8,
                  repeats: int = 3, norm: str = "gLN", mask_act: str = "sigmoid"):
         super().__init__()
-        if mask_act not in MASK_ACTIVATIONS:
-            raise ValueError(f"unknown mask_act {mask_act!r}; choose one of {sorted(MASK_ACTIVATIONS)}")
         self.n_src, self.sample_rate = n_src, sample_rate
         stride = kernel_size // 2
         self.encoder = ConvEncoder(n_filters, kernel_size, stride)

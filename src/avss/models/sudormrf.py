@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from avss.models.base import EncoderMaskerDecoder
-from avss.models.convtasnet import MASK_ACTIVATIONS
+from avss.models.convtasnet import make_mask_activation
 from avss.nn.codecs import ConvDecoder, ConvEncoder
 from avss.nn.norms import make_norm
 from avss.nn.uconv import UConvBlock
@@ -26,7 +26,7 @@ class UConvMasker(nn.Module):
         self.bottleneck = nn.Sequential(make_norm(norm, n_filters), nn.Conv1d(n_filters, bottleneck, 1))
         self.blocks = nn.Sequential(*(UConvBlock(bottleneck, hidden, depth, kernel, norm) for _ in range(blocks)))
         self.head = nn.Sequential(nn.PReLU(), nn.Conv1d(bottleneck, n_src * n_filters, 1))
-        self.mask_act = MASK_ACTIVATIONS[mask_act]()
+        self.mask_act = make_mask_activation(mask_act)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, _, t = frames.shape
@@ -39,8 +39,6 @@ class SuDoRMRF(EncoderMaskerDecoder):
                  stride: int | None = None, bottleneck: int = 128, hidden: int = 512, blocks: int = 16,
                  depth: int = 4, conv_kernel: int = 5, norm: str = "gLN", mask_act: str = "sigmoid"):
         super().__init__()
-        if mask_act not in MASK_ACTIVATIONS:
-            raise ValueError(f"unknown mask_act {mask_act!r}; choose one of {sorted(MASK_ACTIVATIONS)}")
         self.n_src, self.sample_rate = n_src, sample_rate
         stride = stride or kernel_size // 2
         self.encoder = ConvEncoder(n_filters, kernel_size, stride)

@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from avss.io.errors import first_line
-
 from avss.nn.visual import preprocess_mouths
 
 LRW_DIM = 512

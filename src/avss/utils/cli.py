@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from avss.io.errors import first_line
+
 
 def err(line: str) -> None:
     """One line on stderr: how every expected problem is reported (no traceback). Goes through tqdm so an
@@ -68,8 +70,6 @@ def load_checkpoint(checkpoint: Path):
             return OnnxSeparator.load(checkpoint)
         return Separator.from_pretrained(checkpoint, map_location="cpu")
     except Exception as error:  # corrupt file, foreign checkpoint, mismatched weights: one line, no traceback
-        from avss.io.errors import first_line
-
         text = first_line(error)
         if text.startswith(f"{checkpoint}: "):
             text = text[len(f"{checkpoint}: "):]
