@@ -129,7 +129,7 @@ def test_train_py_runs_ddp_on_two_cpu_processes(tiny_corpus, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
            "trainer.precision=32-true", "trainer.sync_batchnorm=false", "threads=1",
-           *tiny_run_overrides(tiny_corpus, train_items=8, val_items=4), "+trainer.enable_progress_bar=false",
+           *tiny_run_overrides(tiny_corpus, train_items=8, val_items=4), "trainer.enable_progress_bar=false",
            f"hydra.run.dir={run}"]
     env = dict(os.environ, AVSS_CACHE=str(tmp_path / "cache"))
     done = subprocess.run(cmd, cwd=Path(CONFIGS).parent, env=env, capture_output=True, text=True, timeout=300)
