@@ -6,7 +6,7 @@ import torch
 
 from avss.export import OnnxSeparator, export_onnx
 from avss.inference import separate_array
-from avss.models import AVConvTasNet, ConvTasNet, TFMaskNet
+from avss.models import AVConvTasNet, ConvTasNet, SuDoRMRF, TFMaskNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,10 +18,12 @@ def models():
                                  blocks=3, repeats=1),
         "tfmask_blstm": TFMaskNet(n_fft=256, hop=64, masker="blstm", dim=32, hidden=32, layers=2),
         "tfmask_tcn": TFMaskNet(n_fft=256, hop=64, masker="tcn", dim=32, hidden=64, layers=1, tcn_blocks=4),
+        "sudormrf": SuDoRMRF(sample_rate=16000, n_filters=16, kernel_size=16, bottleneck=8, hidden=16, blocks=2,
+                             depth=3),
     }
 
 
-@pytest.mark.parametrize("name", ["convtasnet", "tfmask_blstm", "tfmask_tcn"])
+@pytest.mark.parametrize("name", ["convtasnet", "tfmask_blstm", "tfmask_tcn", "sudormrf"])
 def test_onnx_matches_pytorch(tmp_path, name):
     model = models()[name].eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx", example_seconds=0.5)

@@ -1,5 +1,6 @@
 """Training: the loss goes down, Lightning checkpoints resume, and train.py runs from its Hydra config."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -77,9 +78,34 @@ def test_resume_restores_model_optimizer_scheduler_and_step(tmp_path):
     assert resumed.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**3)
     assert saved["optimizer_states"][0]["state"]  # Adam moments were saved...
     assert saved["lr_schedulers"][0]["last_epoch"] == 2  # ...and the scheduler position
+    assert saved["audio_seconds_seen"] == pytest.approx(4 * 2 * 0.5)  # 4 steps of 2 half-second mixtures
+    assert task2.audio_seconds_seen == pytest.approx(6 * 2 * 0.5)  # the count continued across the resume
     # the Lightning checkpoint also loads as a plain separator
     model = Separator.from_pretrained(tmp_path / "last.ckpt")
     torch.testing.assert_close(model.state_dict(), task2.model.state_dict())
+
+
+def test_audio_count_in_checkpoints_is_the_total_over_processes():
+    """A run saved by 2 DDP processes and resumed by 1 (or 4) keeps the exact amount of audio trained on."""
+    saver = SeparationTask(tiny_model())
+    saver._trainer = SimpleNamespace(world_size=2)
+    saver.audio_seconds_seen = 10.0  # per process
+    checkpoint = {}
+    saver.on_save_checkpoint(checkpoint)
+    assert checkpoint["audio_seconds_seen"] == 20.0
+    for world_size, per_process in ((1, 20.0), (4, 5.0)):
+        loader = SeparationTask(tiny_model())
+        loader._trainer = SimpleNamespace(world_size=world_size)
+        loader.on_load_checkpoint(checkpoint)
+        assert loader.audio_seconds_seen == per_process
+
+
+def test_a_training_set_smaller_than_one_batch_is_an_error_not_a_silent_no_op():
+    from avss.data.datamodule import SeparationDataModule
+
+    with pytest.raises(ValueError, match=r"3 items, fewer than data.batch_size=4.*lower data.batch_size"):
+        SeparationDataModule(ListData(3), ListData(2), batch_size=4).train_dataloader()
+    assert len(SeparationDataModule(ListData(3), ListData(2), batch_size=3).train_dataloader()) == 1
 
 
 def tiny_run_overrides(corpus, train_items: int = 4, val_items: int = 2) -> list[str]:
@@ -116,6 +142,31 @@ def test_train_entry_point_config_runs_end_to_end(tiny_corpus, tmp_path, monkeyp
     assert Separator.from_pretrained(run / "best_model.pt").sample_rate == 16000
     curve = (run / "learning_curve.csv").read_text().splitlines()
     assert curve[0].startswith("step,epoch,train_hours") and len(curve) == 3
+
+
+def test_init_from_starts_a_fresh_run_from_trained_weights(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
+    train_tiny(tiny_corpus, tmp_path / "first")
+    trained = Separator.from_pretrained(tmp_path / "first" / "best_model.pt")
+    # lr=0 keeps the loaded weights, so the second run must end exactly where the first one's best model was
+    train_tiny(tiny_corpus, tmp_path / "second", f"init_from={tmp_path / 'first' / 'best_model.pt'}", "optimizer.lr=0.0")
+    last = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 4  # a new step count, not a resume
+    torch.testing.assert_close(Separator.from_pretrained(tmp_path / "second" / "checkpoints" / "last.ckpt").state_dict(),
+                               trained.state_dict())
+    with pytest.raises(ValueError, match="not both"):
+        train_tiny(tiny_corpus, tmp_path / "third", f"init_from={tmp_path / 'first' / 'best_model.pt'}",
+                   f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
+
+
+def test_init_from_names_the_architecture_mismatch(tmp_path):
+    from avss.training.run import load_initial_weights
+
+    tiny_model().save_pretrained(tmp_path / "small.pt")
+    wider = ConvTasNet(sample_rate=8000, n_filters=48, kernel_size=16, bottleneck=16, hidden=32, skip=16, blocks=3,
+                       repeats=1)
+    with pytest.raises(ValueError, match=r"small\.pt.*\['n_filters'\].*ConvTasNet"):
+        load_initial_weights(wider, tmp_path / "small.pt")
 
 
 def test_train_py_runs_ddp_on_two_cpu_processes(tiny_corpus, tmp_path):

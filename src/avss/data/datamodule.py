@@ -20,6 +20,11 @@ class SeparationDataModule(L.LightningDataModule):
                           collate_fn=collate_batch, persistent_workers=False, drop_last=shuffle)
 
     def train_dataloader(self):
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        if len(self.train_set) // world_size < self.batch_size:  # incomplete batches are dropped: no step at all
+            raise ValueError(f"the training set has {len(self.train_set)} items, fewer than data.batch_size="
+                             f"{self.batch_size} per process ({world_size} process(es)); add data or lower "
+                             "data.batch_size")
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
     def val_dataloader(self):

@@ -86,12 +86,17 @@ class SeparationTask(L.LightningModule):
                 log_audio(self.logger, f"val_audio/{i}_est{s + 1}", est[i, s].cpu().numpy(), sr, self.global_step)
                 log_audio(self.logger, f"val_audio/{i}_ref{s + 1}", target[i, s].cpu().numpy(), sr, self.global_step)
 
-    # ---- mixture audio trained on (per process), kept across resumes; the learning curve derives throughput --
+    # ---- mixture audio trained on, kept across resumes; the learning curve derives throughput ----------------
+    # Counted per process; checkpoints hold the total over all processes, so a run resumed with another number
+    # of DDP processes (or none) keeps an exact count.
+    def _world_size(self) -> int:
+        return self._trainer.world_size if self._trainer is not None else 1
+
     def on_save_checkpoint(self, checkpoint):
-        checkpoint["audio_seconds_seen"] = self.audio_seconds_seen
+        checkpoint["audio_seconds_seen"] = self.audio_seconds_seen * self._world_size()
 
     def on_load_checkpoint(self, checkpoint):
-        self.audio_seconds_seen = checkpoint.get("audio_seconds_seen", 0.0)
+        self.audio_seconds_seen = checkpoint.get("audio_seconds_seen", 0.0) / self._world_size()
 
     # ---- optimisation ------------------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -16,9 +16,10 @@ assignment has the highest total correlation wins.
 
 Calibration (GRID clips of `../shared/data/av/grid`, mouths from `avss.video.mouth_roi`): with each clip's clean
 audio, 52 of the 55 pairs of clips are matched right (55 without the high-pass); on 40 random two-clip split
-screens separated by the shipped `checkpoints/default.pt`, the better of the two orders is chosen in 36 of 40 (11
-of the 11 where the separation gains > 1 dB SI-SNRi; 29 of 40 without the high-pass, whose slow trends follow the
-leakage). Frame differences alone were clearly worse than the spread/darkness cues on these clips.
+screens separated by the 750-step `convtasnet_small` checkpoint shipped then, the better of the two orders is
+chosen in 36 of 40 (11 of the 11 where the separation gains > 1 dB SI-SNRi; 29 of 40 without the high-pass, whose
+slow trends follow the leakage). Frame differences alone were clearly worse than the spread/darkness cues on these
+clips.
 """
 from __future__ import annotations
 
