@@ -87,17 +87,20 @@ def test_resume_restores_model_optimizer_scheduler_and_step(tmp_path):
 
 def test_audio_count_in_checkpoints_is_the_total_over_processes():
     """A run saved by 2 DDP processes and resumed by 1 (or 4) keeps the exact amount of audio trained on."""
+    ten_seconds = {"mix": torch.zeros(2, 40000)}  # 2 x 5 s at 8 kHz, per process
     saver = SeparationTask(tiny_model())
     saver._trainer = SimpleNamespace(world_size=2)
-    saver.audio_seconds_seen = 10.0  # per process
+    saver.count_audio(ten_seconds)
     checkpoint = {}
     saver.on_save_checkpoint(checkpoint)
     assert checkpoint["audio_seconds_seen"] == 20.0
-    for world_size, per_process in ((1, 20.0), (4, 5.0)):
+    for world_size, after_one_more_step in ((1, 30.0), (4, 60.0)):
         loader = SeparationTask(tiny_model())
         loader._trainer = SimpleNamespace(world_size=world_size)
         loader.on_load_checkpoint(checkpoint)
-        assert loader.audio_seconds_seen == per_process
+        assert loader.audio_seconds_seen == 20.0
+        loader.count_audio(ten_seconds)
+        assert loader.audio_seconds_seen == after_one_more_step
 
 
 def test_a_training_set_smaller_than_one_batch_is_an_error_not_a_silent_no_op():
@@ -149,13 +152,13 @@ def test_init_from_starts_a_fresh_run_from_trained_weights(tiny_corpus, tmp_path
     train_tiny(tiny_corpus, tmp_path / "first")
     trained = Separator.from_pretrained(tmp_path / "first" / "best_model.pt")
     # lr=0 keeps the loaded weights, so the second run must end exactly where the first one's best model was
-    train_tiny(tiny_corpus, tmp_path / "second", f"init_from={tmp_path / 'first' / 'best_model.pt'}", "optimizer.lr=0.0")
-    last = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 4  # a new step count, not a resume
-    torch.testing.assert_close(Separator.from_pretrained(tmp_path / "second" / "checkpoints" / "last.ckpt").state_dict(),
-                               trained.state_dict())
+    best = tmp_path / "first" / "best_model.pt"
+    train_tiny(tiny_corpus, tmp_path / "second", f"init_from={best}", "optimizer.lr=0.0")
+    last = tmp_path / "second" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 4  # a new step count, not a resume
+    torch.testing.assert_close(Separator.from_pretrained(last).state_dict(), trained.state_dict())
     with pytest.raises(ValueError, match="not both"):
-        train_tiny(tiny_corpus, tmp_path / "third", f"init_from={tmp_path / 'first' / 'best_model.pt'}",
+        train_tiny(tiny_corpus, tmp_path / "third", f"init_from={best}",
                    f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
 
 

@@ -1,6 +1,8 @@
 """LightningDataModule wrapping any train/val/test datasets that yield avss item dicts."""
 from __future__ import annotations
 
+import math
+
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
@@ -21,7 +23,8 @@ class SeparationDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         world_size = self.trainer.world_size if self.trainer is not None else 1
-        if len(self.train_set) // world_size < self.batch_size:  # incomplete batches are dropped: no step at all
+        per_process = math.ceil(len(self.train_set) / world_size)  # Lightning's DistributedSampler pads to equal shares
+        if per_process < self.batch_size:  # incomplete batches are dropped: no step at all
             raise ValueError(f"the training set has {len(self.train_set)} items, fewer than data.batch_size="
                              f"{self.batch_size} per process ({world_size} process(es)); add data or lower "
                              "data.batch_size")

@@ -39,7 +39,7 @@ class LearningCurve(L.Callback):
             return
         metrics = trainer.callback_metrics
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
-        audio = getattr(pl_module, "audio_seconds_seen", 0.0) * trainer.world_size
+        audio = getattr(pl_module, "audio_seconds_seen", 0.0)
         rate = (audio - self._last[1]) / max(self.elapsed - self._last[0], 1e-9)
         self._last = (self.elapsed, audio)
         row = {"step": trainer.global_step, "epoch": trainer.current_epoch, "train_hours": round(self.elapsed / 3600, 4),

@@ -55,8 +55,14 @@ class SeparationTask(L.LightningModule):
         est = self.model(mix, **inputs)
         loss, _ = self.criterion(est, target)
         self.log("train/loss", loss, prog_bar=True, batch_size=mix.shape[0])
-        self.audio_seconds_seen += batch["mix"].shape[0] * batch["mix"].shape[-1] / self.model.sample_rate
+        self.count_audio(batch)
         return loss
+
+    def count_audio(self, batch: dict) -> None:
+        """Add this step's mixture audio over all processes: under DDP every process steps through a batch of the
+        same size (incomplete batches are dropped), so the total is this batch times the process count."""
+        seconds = batch["mix"].shape[0] * batch["mix"].shape[-1] / self.model.sample_rate
+        self.audio_seconds_seen += seconds * (self._trainer.world_size if self._trainer is not None else 1)
 
     def validation_step(self, batch, batch_idx):
         mix, inputs, target = self.prepare(batch)
@@ -86,17 +92,12 @@ class SeparationTask(L.LightningModule):
                 log_audio(self.logger, f"val_audio/{i}_est{s + 1}", est[i, s].cpu().numpy(), sr, self.global_step)
                 log_audio(self.logger, f"val_audio/{i}_ref{s + 1}", target[i, s].cpu().numpy(), sr, self.global_step)
 
-    # ---- mixture audio trained on, kept across resumes; the learning curve derives throughput ----------------
-    # Counted per process; checkpoints hold the total over all processes, so a run resumed with another number
-    # of DDP processes (or none) keeps an exact count.
-    def _world_size(self) -> int:
-        return self._trainer.world_size if self._trainer is not None else 1
-
+    # ---- mixture audio trained on (all processes), kept across resumes; the learning curve derives throughput --
     def on_save_checkpoint(self, checkpoint):
-        checkpoint["audio_seconds_seen"] = self.audio_seconds_seen * self._world_size()
+        checkpoint["audio_seconds_seen"] = self.audio_seconds_seen
 
     def on_load_checkpoint(self, checkpoint):
-        self.audio_seconds_seen = checkpoint.get("audio_seconds_seen", 0.0) / self._world_size()
+        self.audio_seconds_seen = checkpoint.get("audio_seconds_seen", 0.0)
 
     # ---- optimisation ------------------------------------------------------------------------------------
     def configure_optimizers(self):
