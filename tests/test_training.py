@@ -162,6 +162,22 @@ def test_init_from_starts_a_fresh_run_from_trained_weights(tiny_corpus, tmp_path
                    f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
 
 
+def test_ema_callbacks_validate_checkpoint_and_export_the_averaged_weights(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    train_tiny(tiny_corpus, run, "callbacks=ema", "callbacks.ema.decay=0.5", "callbacks.best.save_top_k=-1")
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    averaged, current = last["state_dict"], last["current_model_state"]
+    assert any(not torch.equal(averaged[k], current[k]) for k in current)  # an average, not the last update
+    # best_model.pt must hold the averaged weights of the epoch it names (every epoch's checkpoint is kept here)
+    exported = torch.load(run / "best_model.pt", weights_only=False)
+    step = exported["info"]["step"]
+    (same_epoch,) = (run / "checkpoints").glob(f"best-*-step={step:07d}.ckpt")
+    averaged_then = torch.load(same_epoch, weights_only=False)["state_dict"]
+    torch.testing.assert_close({f"model.{k}": v for k, v in exported["state_dict"].items()},
+                               {k: v for k, v in averaged_then.items() if k.startswith("model.")})
+
+
 def test_init_from_names_the_architecture_mismatch(tmp_path):
     from avss.training.run import load_initial_weights
 

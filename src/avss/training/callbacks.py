@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import WeightAveraging
 
 
 class LearningCurve(L.Callback):
@@ -64,6 +65,16 @@ class LearningCurve(L.Callback):
         self._last = tuple(state_dict.get("last", (self.elapsed, 0.0)))
 
 
+def exported_module(trainer, pl_module):
+    """The LightningModule whose weights were just validated and go into checkpoints: with a weight-averaging
+    callback (callbacks=ema) that is its averaged copy, which it swaps back out before `on_validation_end`."""
+    for callback in trainer.callbacks:
+        averaged = getattr(callback, "_average_model", None)  # Lightning keeps it private; None before fit
+        if isinstance(callback, WeightAveraging) and averaged is not None:
+            return averaged.module
+    return pl_module
+
+
 class ExportBest(L.Callback):
     """Whenever `monitor` improves, write the bare model (config + weights, no optimiser) with `save_pretrained`:
     the small file that `inference.py` and `Separator.from_pretrained` load."""
@@ -79,8 +90,8 @@ class ExportBest(L.Callback):
         value = float(value)
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
             self.best = value
-            pl_module.model.save_pretrained(self.path, step=trainer.global_step, epoch=trainer.current_epoch,
-                                            **{self.monitor: round(value, 3)})
+            exported_module(trainer, pl_module).model.save_pretrained(
+                self.path, step=trainer.global_step, epoch=trainer.current_epoch, **{self.monitor: round(value, 3)})
 
     def state_dict(self):
         return {"best": self.best}
