@@ -178,6 +178,19 @@ def test_ema_callbacks_validate_checkpoint_and_export_the_averaged_weights(tiny_
                                {k: v for k, v in averaged_then.items() if k.startswith("model.")})
 
 
+def test_validate_only_scores_weights_as_training_validated_them_and_writes_nothing(tiny_corpus, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))
+    train_tiny(tiny_corpus, tmp_path / "run")
+    best = torch.load(tmp_path / "run" / "best_model.pt", weights_only=False)
+    scored = tmp_path / "scored"
+    metrics = train_tiny(tiny_corpus, scored, f"init_from={tmp_path / 'run' / 'best_model.pt'}", "validate_only=true")
+    assert metrics["val/si_snri"] == pytest.approx(best["info"]["val/si_snri"], abs=1e-3)
+    assert not (scored / "checkpoints").exists() and not (scored / "learning_curve.csv").exists()
+    with pytest.raises(ValueError, match="init_from=PATH"):
+        train_tiny(tiny_corpus, tmp_path / "nothing", "validate_only=true")
+
+
 def test_init_from_names_the_architecture_mismatch(tmp_path):
     from avss.training.run import load_initial_weights
 

@@ -39,6 +39,13 @@ def train(cfg: DictConfig) -> dict:
     task = SeparationTask(model, loss=cfg.loss, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler"),
                           scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"))
     datamodule = instantiate(cfg.data)
+    if cfg.get("validate_only"):
+        if not cfg.get("init_from"):
+            raise ValueError("validate_only=true scores trained weights: give them as init_from=PATH")
+        trainer = instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False)
+        (metrics,) = trainer.validate(task, datamodule=datamodule, verbose=False)
+        log.info("validation of %s: %s", cfg.init_from, {k: round(float(v), 4) for k, v in metrics.items()})
+        return {k: float(v) for k, v in metrics.items()}
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
