@@ -27,6 +27,8 @@ def load_initial_weights(model: Separator, path) -> None:
 
 
 def train(cfg: DictConfig) -> dict:
+    if cfg.get("validate_only") and not cfg.get("init_from"):
+        raise ValueError("validate_only=true scores trained weights: give them as init_from=PATH")
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -40,8 +42,6 @@ def train(cfg: DictConfig) -> dict:
                           scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"))
     datamodule = instantiate(cfg.data)
     if cfg.get("validate_only"):
-        if not cfg.get("init_from"):
-            raise ValueError("validate_only=true scores trained weights: give them as init_from=PATH")
         trainer = instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False)
         (metrics,) = trainer.validate(task, datamodule=datamodule, verbose=False)
         log.info("validation of %s: %s", cfg.init_from, {k: round(float(v), 4) for k, v in metrics.items()})
