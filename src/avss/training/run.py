@@ -27,6 +27,8 @@ def load_initial_weights(model: Separator, path) -> None:
 
 
 def train(cfg: DictConfig) -> dict:
+    if cfg.get("init_from") and cfg.get("ckpt_path"):
+        raise ValueError("set either ckpt_path (resume a run) or init_from (start from its weights), not both")
     if cfg.get("validate_only") and not cfg.get("init_from"):
         raise ValueError("validate_only=true scores trained weights: give them as init_from=PATH")
     L.seed_everything(cfg.seed, workers=True)
@@ -34,8 +36,6 @@ def train(cfg: DictConfig) -> dict:
         torch.set_num_threads(int(cfg.threads))
     model = instantiate(cfg.model)
     if cfg.get("init_from"):
-        if cfg.get("ckpt_path"):
-            raise ValueError("set either ckpt_path (resume a run) or init_from (start from its weights), not both")
         load_initial_weights(model, cfg.init_from)
         log.info("weights from %s", cfg.init_from)
     task = SeparationTask(model, loss=cfg.loss, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler"),
