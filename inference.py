@@ -1,6 +1,7 @@
 """Separate every mixture of a folder with a trained checkpoint.
 
 python inference.py data_dir=DIR save_dir=OUT [checkpoint=PATH] [device=cpu|cuda] [chunk_seconds=8] [overlap_seconds=1]
+    [refinement=none | refinement.shifts=4 ...]
 
 Writes OUT/s1/<mix name>.wav and OUT/s2/<mix name>.wav (16-bit, the mixture's rate and length). With no
 arguments it separates the bundled `examples` folder with `checkpoints/default.pt`.

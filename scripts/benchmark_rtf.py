@@ -1,12 +1,13 @@
 """CPU real-time factor of a checkpoint on a long mixture, through the same path as inference.py.
 
     python scripts/benchmark_rtf.py [--checkpoint checkpoints/default.pt] [--seconds 10] [--threads 2]
-                                    [--repeats 5] [--backends torch,onnx] [--json results/rtf_default.json]
+                                    [--repeats 5] [--backends torch,onnx] [--plain] [--json results/rtf_default.json]
 
 The mixture is the first bundled example tiled to `--seconds`. For each backend (PyTorch eager under
 inference_mode; ONNX Runtime on the exported core, see avss.export.onnx) it times `separate_array` (level
-normalisation, chunking with the default 8-s chunks and 1-s overlaps, cross-fades) after one warm-up call,
-`--repeats` times, and reports mean/min wall time and RTF = time / audio duration. Run it on an idle machine.
+normalisation, chunking with the default 8-s chunks and 1-s overlaps, cross-fades, the default test-time
+refinement or with `--plain` one pass per chunk) after one warm-up call, `--repeats` times, and reports mean/min
+wall time and RTF = time / audio duration. Run it on an idle machine.
 """
 from __future__ import annotations
 
@@ -46,14 +47,14 @@ def example_mixture(seconds: float) -> tuple[np.ndarray, int]:
     return np.resize(audio, n).astype(np.float32), rate  # np.resize tiles the signal
 
 
-def time_backend(model, mix, rate, repeats) -> list[float]:
+def time_backend(model, mix, rate, repeats, refinement: dict) -> list[float]:
     from avss.inference import separate_array
 
-    separate_array(model, mix, rate)  # warm-up: thread pools, first-call allocations
+    separate_array(model, mix, rate, **refinement)  # warm-up: thread pools, first-call allocations
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        separate_array(model, mix, rate)
+        separate_array(model, mix, rate, **refinement)
         times.append(time.perf_counter() - start)
     return times
 
@@ -65,18 +66,22 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backends", default="torch,onnx")
+    parser.add_argument("--plain", action="store_true", help="one model pass per chunk (refinement=none)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     from avss.export.onnx import OnnxSeparator, export_onnx
+    from avss.inference.refine import FLIP_SIGN, MIXTURE_CONSISTENCY, SHIFTS
     from avss.models.base import Separator
 
     torch.set_num_threads(args.threads)
     model = Separator.from_pretrained(args.checkpoint)
     mix, rate = example_mixture(args.seconds)
+    refinement = ({"shifts": 1, "flip_sign": False, "mixture_consistency": False} if args.plain else
+                  {"shifts": SHIFTS, "flip_sign": FLIP_SIGN, "mixture_consistency": MIXTURE_CONSISTENCY})
     results = {"checkpoint": str(args.checkpoint), "model": type(model).__name__, "seconds": args.seconds,
                "sample_rate": rate, "threads": args.threads, "repeats": args.repeats, "cpu": cpu_name(),
-               "cores": os.cpu_count(), "torch": torch.__version__, "backends": {}}
+               "cores": os.cpu_count(), "torch": torch.__version__, "refinement": refinement, "backends": {}}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "torch":
             runner = model
@@ -86,7 +91,7 @@ def main(argv=None) -> int:
         else:
             print(f"unknown backend {backend!r} (torch, onnx)", file=sys.stderr)
             return 2
-        times = time_backend(runner, mix, rate, args.repeats)
+        times = time_backend(runner, mix, rate, args.repeats, refinement)
         mean = statistics.mean(times)
         results["backends"][backend] = {"mean_s": round(mean, 4), "min_s": round(min(times), 4),
                                         "rtf_mean": round(mean / args.seconds, 4),

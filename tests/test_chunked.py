@@ -3,12 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from avss.inference.chunked import MOUTH_FPS, _chunk_plan, match_order, separate_array
+from avss.inference.chunked import MOUTH_FPS, _chunk_plan, separate_array
+from avss.inference.refine import match_tracks
 from avss.models.av_convtasnet import AVConvTasNet
 from avss.models.base import Separator
 from avss.models.convtasnet import ConvTasNet
 
 SR = 16000
+PLAIN = {"shifts": 1, "flip_sign": False, "mixture_consistency": False}  # one model pass per chunk, as returned
 
 
 def tiny_convtasnet(norm="gLN", sample_rate=SR, seed=0):
@@ -105,7 +107,7 @@ def test_resampling_round_trip_keeps_the_signal():
 def test_separate_method_delegates():
     model = SignTracks()
     mix = voice(3000, 200)
-    np.testing.assert_allclose(model.separate(mix)[0], mix, atol=1e-5)
+    np.testing.assert_allclose(model.separate(mix, **PLAIN)[0], mix, atol=1e-5)
 
 
 def test_empty_and_bad_settings_raise():
@@ -123,7 +125,7 @@ def test_empty_and_bad_settings_raise():
 def test_level_is_normalised_for_the_model_and_restored(level):
     model = SignTracks()
     mix = voice(SR // 2, 180) * (level / 0.2)
-    out = separate_array(model, mix, SR, chunk_seconds=0.2, overlap_seconds=0.05)
+    out = separate_array(model, mix, SR, chunk_seconds=0.2, overlap_seconds=0.05, **PLAIN)
     np.testing.assert_allclose(out[0], mix, rtol=1e-4, atol=1e-6 * level)
     np.testing.assert_allclose(out[1], -mix, rtol=1e-4, atol=1e-6 * level)
     whole_rms = np.sqrt(np.mean(np.square(mix / np.sqrt(np.mean(mix ** 2)) * 0.1)))
@@ -151,7 +153,7 @@ def test_silent_clipped_and_nan_inputs_stay_finite():
 def test_memory_is_bounded_by_the_chunk():
     model = SignTracks()
     mix = voice(int(0.9 * SR), 200)
-    out = separate_array(model, mix, SR, chunk_seconds=0.2, overlap_seconds=0.05)
+    out = separate_array(model, mix, SR, chunk_seconds=0.2, overlap_seconds=0.05, **PLAIN)
     assert len(model.lengths) >= 5 and max(model.lengths) <= int(0.2 * SR) + 1
     np.testing.assert_allclose(out[0], mix, rtol=1e-4, atol=1e-6)  # the cross-fade weights sum to one
 
@@ -168,8 +170,8 @@ def test_chunk_plan_covers_everything():
 def test_chunked_matches_one_shot_for_a_local_model():
     model = tiny_convtasnet(norm="cLN")  # cLN + 2 blocks: a receptive field of ~100 samples, no global context
     mix = voice(int(0.9 * SR), 170) + voice(int(0.9 * SR), 410, seed=2)
-    whole = separate_array(model, mix, SR, chunk_seconds=None)
-    chunked = separate_array(model, mix, SR, chunk_seconds=0.25, overlap_seconds=0.05)
+    whole = separate_array(model, mix, SR, chunk_seconds=None, **PLAIN)
+    chunked = separate_array(model, mix, SR, chunk_seconds=0.25, overlap_seconds=0.05, **PLAIN)
     plan = _chunk_plan(mix.size, int(0.25 * SR), int(0.05 * SR), 1)
     assert len(plan) >= 3
     keep = np.ones(mix.size, bool)
@@ -182,13 +184,18 @@ def test_chunked_matches_one_shot_for_a_local_model():
     assert np.abs(chunked - whole).max() < 0.05 * scale  # borders: close too, thanks to the cross-fade
 
 
-def test_match_order():
+def test_match_tracks_reorders_and_restores_polarity():
     rng = np.random.default_rng(0)
     a, b, c = rng.standard_normal((3, 400))
     prev = np.stack([a, b, c])
-    assert list(match_order(prev, np.stack([c, a, b]))) == [1, 2, 0]
-    assert list(match_order(prev, prev)) == [0, 1, 2]
-    assert list(match_order(np.zeros((2, 50)), rng.standard_normal((2, 50)))) == [0, 1]
+    perm, signs = match_tracks(prev, np.stack([c, -a, b]))
+    assert list(perm) == [1, 2, 0] and list(signs) == [-1, 1, 1]
+    perm, signs = match_tracks(prev, prev)
+    assert list(perm) == [0, 1, 2] and list(signs) == [1, 1, 1]
+    perm, signs = match_tracks(prev, np.stack([-a, c, b]), reorder=False)  # fixed order: polarity only
+    assert list(perm) == [0, 1, 2] and signs[0] == -1
+    perm, signs = match_tracks(np.zeros((2, 50)), rng.standard_normal((2, 50)))
+    assert list(perm) == [0, 1] and list(signs) == [1, 1]
 
 
 def test_speaker_order_is_consistent_across_chunks():

@@ -58,6 +58,7 @@ class OnnxSeparator:
         self.session, self._model = session, model.eval()  # `_model` supplies only the fixed pre/post steps
         self.sample_rate, self.n_src = model.sample_rate, model.n_src
         self.in_channels = getattr(model, "in_channels", 1)
+        self.frame_hop = model.frame_hop  # test-time shift averaging spreads its shifts over one hop
         self.task = getattr(model, "task", "separation")
         self.config = model.config
         self.training = False

@@ -6,10 +6,12 @@ overlapping chunks under `torch.inference_mode`, cross-fades the chunks with a r
 overlap, undoes the gain, resamples back and returns exactly as many samples as it was given.
 
 Separation models (task "separation") return tracks in an arbitrary order per call; each chunk's tracks are
-re-ordered to best match the previous chunk on their shared samples (correlation, Hungarian assignment), so a
-speaker stays on one track across the file. Extraction models (task "extraction", needs_visual) run once per
-mouth stream; output k belongs to `mouths[k]`. Voiceprint models (LiMuSE: `"enrollment" in model.extra_inputs`)
-also take one enrolment per target; each is turned into a voiceprint once per file, not once per chunk.
+re-ordered (and negated where needed) to best match the previous chunk on their shared samples (correlation,
+Hungarian assignment), so a speaker stays on one track across the file. Each chunk is refined at test time
+(avss.inference.refine): several shifted / sign-flipped passes averaged, then mixture consistency. Extraction
+models (task "extraction", needs_visual) run once per mouth stream; output k belongs to `mouths[k]`. Voiceprint
+models (LiMuSE: `"enrollment" in model.extra_inputs`) also take one enrolment per target; each is turned into a
+voiceprint once per file, not once per chunk.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import math
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from avss.data.mouths import MOUTH_FPS, load_mouths, match_frames, num_frames
+from avss.inference.refine import (FLIP_SIGN, MIXTURE_CONSISTENCY, SHIFTS, average_passes, check_refinement,
+                                   match_tracks, mixture_consistency, shift_offsets)
 from avss.io.audio import load_audio, resample, to_mono
 
 TARGET_RMS = 10.0 ** (-20.0 / 20.0)  # -20 dBFS: the middle of the -25..-15 dBFS training range
@@ -39,25 +42,6 @@ def _fit(audio: np.ndarray, n: int) -> np.ndarray:
 def _fade_in(n: int) -> np.ndarray:
     """Raised-cosine ramp 0 -> 1 over n samples; `w` and `1 - w` sum to one (constant-gain cross-fade)."""
     return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
-
-
-def match_order(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """Permutation `p` such that `current[p]` best matches `previous` ([S, n] each) by normalised correlation.
-
-    Keeps the given order when the shared samples are (near) silent or no re-ordering scores higher.
-    """
-    n_src = previous.shape[0]
-    norm_prev = np.linalg.norm(previous, axis=-1)
-    norm_cur = np.linalg.norm(current, axis=-1)
-    identity = np.arange(n_src)
-    if n_src < 2 or norm_prev.max() < 1e-8 or norm_cur.max() < 1e-8:
-        return identity
-    score = (previous @ current.T) / (np.outer(norm_prev, norm_cur) + 1e-8)  # [prev track, current track]
-    rows, cols = linear_sum_assignment(-score)
-    perm = cols[np.argsort(rows)]
-    if score[identity, perm].sum() > score[identity, identity].sum() + 1e-6:
-        return perm
-    return identity
 
 
 def _as_mouth_list(mouths) -> list[np.ndarray] | None:
@@ -115,13 +99,19 @@ def _voiceprints(model, enrollment, sample_rate: int, device) -> torch.Tensor:
 
 
 class _ChunkRunner:
-    """Runs the model on one chunk of model-rate audio; returns float32 [n_out, chunk length]."""
+    """Runs the model on one chunk of model-rate audio; returns float32 [n_out, chunk length].
 
-    def __init__(self, model, mouths, device, min_len: int, extra: dict | None = None):
+    `offsets`/`signs`: the delays and polarities of the passes that are averaged (`reorder`: their tracks may
+    come in any order); `consistency`: make the tracks sum to the chunk."""
+
+    def __init__(self, model, mouths, device, min_len: int, extra: dict | None = None,
+                 offsets: tuple[int, ...] = (0,), signs: tuple[float, ...] = (1.0,), reorder: bool = True,
+                 consistency: bool = False):
         self.model, self.mouths, self.device, self.min_len = model, mouths, device, min_len
         self.extra = extra or {}  # per-target conditioning passed to every call, e.g. {"enrollment": [S, D]}
         self.rate = int(model.sample_rate)
         self.extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
+        self.offsets, self.signs, self.reorder, self.consistency = offsets, signs, reorder, consistency
 
     def _mouth_slice(self, frames: np.ndarray, start: int, length: int) -> np.ndarray:
         first = start * MOUTH_FPS // self.rate
@@ -131,14 +121,12 @@ class _ChunkRunner:
             piece = frames[-1:]
         return match_frames(piece, count)
 
-    def __call__(self, segment: np.ndarray, start: int) -> np.ndarray:
-        length = segment.shape[-1]
-        padded = max(length, self.min_len)
-        audio = torch.from_numpy(np.ascontiguousarray(_fit(segment, padded))).to(self.device).unsqueeze(0)
+    def _once(self, audio: torch.Tensor, start: int, length: int) -> np.ndarray:
+        """One model call on audio [1, (C,) L'] -> float32 [n_out, L'] (checked to cover `length` samples)."""
         if not self.model.needs_visual:
             est = self.model(audio)[0]
         else:
-            frames = torch.from_numpy(np.stack([self._mouth_slice(m, start, padded) for m in self.mouths]))
+            frames = torch.from_numpy(np.stack([self._mouth_slice(m, start, audio.shape[-1]) for m in self.mouths]))
             frames = frames.to(self.device)
             if self.extraction:  # one call per target speaker, batched: [S, L] + [S, T, 96, 96] -> [S, 1, L]
                 est = self.model(audio.expand(len(self.mouths), *audio.shape[1:]), frames, **self.extra)[:, 0]
@@ -147,7 +135,20 @@ class _ChunkRunner:
         if est.dim() != 2 or est.shape[-1] < length:
             raise RuntimeError(f"{type(self.model).__name__} returned shape {list(est.shape)} for "
                                f"{length} input samples; expected [n_src, >= {length}]")
-        return est[:, :length].float().cpu().numpy()
+        return est.float().cpu().numpy()
+
+    def __call__(self, segment: np.ndarray, start: int) -> np.ndarray:
+        length = segment.shape[-1]
+        padded = max(length, self.min_len)
+        audio = torch.from_numpy(np.ascontiguousarray(_fit(segment, padded))).to(self.device).unsqueeze(0)
+        passes = []
+        for offset in self.offsets:
+            delayed = torch.nn.functional.pad(audio, (offset, 0)) if offset else audio
+            for sign in self.signs:
+                est = self._once(delayed * sign, start, offset + length)
+                passes.append(est[:, offset:offset + length] * sign)
+        est = average_passes(passes, self.reorder) if len(passes) > 1 else passes[0]
+        return mixture_consistency(est, segment) if self.consistency else est
 
 
 # --------------------------------------------------------------------------------------------- public API
@@ -164,7 +165,8 @@ def check_chunking(chunk_seconds, overlap_seconds) -> None:
 
 @torch.inference_mode()
 def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: float | None = 8.0,
-                   overlap_seconds: float = 1.0, device="cpu", enrollment=None) -> np.ndarray:
+                   overlap_seconds: float = 1.0, device="cpu", enrollment=None, shifts: int = SHIFTS,
+                   flip_sign: bool = FLIP_SIGN, mixture_consistency: bool = MIXTURE_CONSISTENCY) -> np.ndarray:
     """Separate `mix` (NumPy [L] or [C, L] at `sample_rate`) with `model`; returns float32 [n_out, L] at `sample_rate`.
 
     n_out is `model.n_src` for separation models and `len(mouths)` for extraction models, whose `mouths` is a
@@ -172,8 +174,11 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     `enrollment`: per speaker, an utterance of that speaker alone [Le] at `sample_rate`, or a voiceprint vector
     [model.voiceprint_dim]. Multi-channel input is
     averaged to mono unless `model.in_channels > 1`. Chunks are `chunk_seconds` long (None: the whole input at
-    once) and overlap by `overlap_seconds`. The model is put in eval mode (restored afterwards) and moved to
-    `device`. Raises ValueError for empty input, bad chunk settings or a visual model without mouths.
+    once) and overlap by `overlap_seconds`. Each chunk is the average of `shifts` passes delayed by fractions of
+    the model's frame hop, each also run negated when `flip_sign`; `mixture_consistency` makes the tracks of
+    single-channel separation models sum to the mixture (avss.inference.refine). The model is put in eval mode
+    (restored afterwards) and moved to `device`. Raises ValueError for empty input, bad chunk or refinement
+    settings or a visual model without mouths.
     """
     if isinstance(mix, torch.Tensor):
         mix = mix.detach().cpu().numpy()
@@ -185,6 +190,7 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     if not sample_rate or int(sample_rate) <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     check_chunking(chunk_seconds, overlap_seconds)
+    check_refinement(shifts, flip_sign, mixture_consistency)
     sample_rate = int(sample_rate)
     length = mix.shape[-1]
 
@@ -227,15 +233,18 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     model.to(device)
     try:
         extra = {"enrollment": _voiceprints(model, enrollment, sample_rate, device)} if needs_enrollment else None
-        run = _ChunkRunner(model, mouth_list, torch.device(device), min_len, extra)
+        consistency = mixture_consistency and not extraction and in_channels == 1 and n_out > 1
+        run = _ChunkRunner(model, mouth_list, torch.device(device), min_len, extra,
+                           offsets=tuple(shift_offsets(int(getattr(model, "frame_hop", 1)), shifts)),
+                           signs=(1.0, -1.0) if flip_sign else (1.0,), reorder=align_order, consistency=consistency)
         out = np.zeros((n_out, n), dtype=np.float32)
         prev, prev_start, prev_end = None, 0, 0
         for start, end in _chunk_plan(n, chunk, overlap, align):
             est = run(audio[..., start:end], start)
             shared = prev_end - start
             if shared > 0:
-                if align_order:
-                    est = est[match_order(prev[:, start - prev_start:], est[:, :shared])]
+                perm, signs = match_tracks(prev[:, start - prev_start:], est[:, :shared], reorder=align_order)
+                est = est[perm] * signs[:, None]
                 w = _fade_in(shared)
                 out[:, start:prev_end] = out[:, start:prev_end] * (1.0 - w) + est[:, :shared] * w
                 out[:, prev_end:end] = est[:, shared:]
@@ -254,7 +263,8 @@ def separate_file(model, path, mouths_paths=None, **kw) -> tuple[np.ndarray, int
     """Separate an audio file; returns ([n_out, L] float32 at the file's rate, rate).
 
     `mouths_paths`: one `<ID>.npz` per target speaker for audio-visual models. Keyword arguments go to
-    `separate_array` (chunk_seconds, overlap_seconds, device). Unreadable inputs raise `InputError`.
+    `separate_array` (chunk_seconds, overlap_seconds, device, shifts, flip_sign, mixture_consistency).
+    Unreadable inputs raise `InputError`.
     """
     audio, rate = load_audio(path, mono=int(getattr(model, "in_channels", 1)) == 1)
     mouths = [load_mouths(p) for p in mouths_paths] if mouths_paths else None

@@ -17,12 +17,13 @@ from avss.data.custom_dir import MixEntry, scan_custom_dir
 from avss.data.enrollment import load_enrollment
 from avss.data.mouths import load_mouths
 from avss.inference.chunked import check_chunking, separate_array
+from avss.inference.refine import check_refinement
 from avss.io.audio import load_audio, save_audio
 from avss.io.errors import InputError
 from avss.utils.cli import err as _err, load_checkpoint, resolve_path, run_settings
 
 USAGE = ("usage: python inference.py data_dir=DIR save_dir=OUT [checkpoint=PATH] [device=cpu|cuda] "
-         "[chunk_seconds=8] [overlap_seconds=1]")
+         "[chunk_seconds=8] [overlap_seconds=1] [refinement=none]")
 
 
 @dataclass
@@ -101,14 +102,16 @@ def separate_entry(model, entry: MixEntry, data_dir: Path, **kw) -> tuple[np.nda
 
 
 def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float | None = 8.0,
-                  overlap_seconds: float = 1.0, progress: bool = True, log=_err) -> Report:
+                  overlap_seconds: float = 1.0, progress: bool = True, log=_err, **refinement) -> Report:
     """Separate every mixture under `data_dir` into `save_dir/s<k>/<mix stem>.wav` (16-bit, the mixture's rate
     and length). With an audio-visual model s1 is the speaker named first in the file name. Each unusable
-    mixture is reported as one line through `log` and skipped (nothing is written for it).
+    mixture is reported as one line through `log` and skipped (nothing is written for it). `refinement`: the
+    test-time refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency).
 
-    Raises InputError when `data_dir` does not exist or holds no mixtures, ValueError for bad chunk settings.
+    Raises InputError when `data_dir` does not exist or holds no mixtures, ValueError for bad settings.
     """
     check_chunking(chunk_seconds, overlap_seconds)
+    check_refinement(**refinement)
     data_dir, save_dir = Path(data_dir), Path(save_dir)
     entries = scan_custom_dir(data_dir)
     extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
@@ -119,7 +122,7 @@ def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float 
                       dynamic_ncols=True):
         try:
             outputs, rate = separate_entry(model, entry, data_dir, chunk_seconds=chunk_seconds,
-                                           overlap_seconds=overlap_seconds, device=device)
+                                           overlap_seconds=overlap_seconds, device=device, **refinement)
         except InputError as error:
             log(error.one_line())
             reason = f"{error.reason} ({error.hint})" if error.hint else error.reason
@@ -149,7 +152,7 @@ def main(cfg) -> int:
     settings = run_settings(cfg, "inference")
     if settings is None:
         return 2
-    device, chunk_seconds, overlap_seconds = settings
+    device, options = settings
 
     model = load_checkpoint(checkpoint)
     if model is None:
@@ -158,8 +161,8 @@ def main(cfg) -> int:
     print(f"loaded {type(model).__name__} ({kind}, {model.sample_rate} Hz) from {checkpoint}", flush=True)
 
     try:
-        report = run_directory(model, data_dir, save_dir, device=device, chunk_seconds=chunk_seconds,
-                               overlap_seconds=overlap_seconds, progress=bool(cfg.get("progress", True)))
+        report = run_directory(model, data_dir, save_dir, device=device, progress=bool(cfg.get("progress", True)),
+                               **options)
     except InputError as error:  # data_dir holds no mixtures
         _err(error.one_line())
         return 2

@@ -81,6 +81,18 @@ class Separator(nn.Module):
             return mouths.transpose(1, 2)
         return self.lip_frontend(mouths)
 
+    @property
+    def frame_hop(self) -> int:
+        """Samples between the model's analysis frames (encoder stride or STFT hop); 1 if it has none.
+        Test-time shift averaging spreads its shifts over one hop."""
+        for part in ("encoder", "stft"):
+            module = getattr(self, part, None)
+            for name in ("stride", "hop"):
+                value = getattr(module, name, None)
+                if isinstance(value, int) and value > 0:
+                    return value
+        return 1
+
     # ---- persistence -------------------------------------------------------------------------------------
     def save_pretrained(self, path, **info) -> None:
         """Write a self-describing checkpoint: config + weights + free-form training info."""
@@ -126,7 +138,8 @@ class Separator(nn.Module):
 
         Returns [n_src, L] at the input rate; long inputs are processed in overlapping chunks. `mouths`: one
         [T, 96, 96] uint8 array per target speaker for extraction models. `options` go to
-        `avss.inference.separate_array` (chunk_seconds, overlap_seconds, device).
+        `avss.inference.separate_array` (chunk_seconds, overlap_seconds, device, and the test-time refinement:
+        shifts, flip_sign, mixture_consistency; by default 4 passes per chunk, README "Test-time refinement").
         """
         from avss.inference.chunked import separate_array
 

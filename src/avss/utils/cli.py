@@ -77,17 +77,25 @@ def load_checkpoint(checkpoint: Path):
         return None
 
 
-def run_settings(cfg, prog: str) -> tuple[str, float | None, float] | None:
-    """(device, chunk_seconds, overlap_seconds) from an entry point's config, or None after one line on stderr."""
+def run_settings(cfg, prog: str) -> tuple[str, dict] | None:
+    """(device, options) from an entry point's config, or None after one line on stderr. `options`: the
+    `separate_array` keywords chunk_seconds, overlap_seconds and those of the `refinement` group (shifts,
+    flip_sign, mixture_consistency)."""
     from avss.inference.chunked import check_chunking
+    from avss.inference.refine import check_refinement
 
     device = pick_device(cfg.get("device", "cpu"), prog)
     if device is None:
         return None
-    chunk_seconds, overlap_seconds = cfg.get("chunk_seconds", 8.0), cfg.get("overlap_seconds", 1.0)
+    options = {"chunk_seconds": cfg.get("chunk_seconds", 8.0), "overlap_seconds": cfg.get("overlap_seconds", 1.0)}
+    refinement = dict(cfg.get("refinement") or {})
     try:
-        check_chunking(chunk_seconds, overlap_seconds)
+        check_chunking(options["chunk_seconds"], options["overlap_seconds"])
+        check_refinement(**refinement)
+    except TypeError:  # an unknown key under refinement
+        err(f"{prog}: refinement takes shifts, flip_sign and mixture_consistency, got {sorted(refinement)}")
+        return None
     except ValueError as error:
         err(f"{prog}: {error}")
         return None
-    return device, chunk_seconds, overlap_seconds
+    return device, {**options, **refinement}

@@ -31,6 +31,7 @@ import numpy as np
 
 from avss.data.mouths import MOUTH_FPS, match_frames, num_frames
 from avss.inference.chunked import check_chunking, separate_array
+from avss.inference.refine import check_refinement
 from avss.io.audio import save_audio
 from avss.io.errors import InputError
 from avss.video.io import VideoInfo, probe_video, read_audio_track, write_video_with_audio
@@ -40,7 +41,7 @@ SYNC_ORDER = "audio-visual synchrony: each voice on the face whose mouth moves w
 EXTRACTION_ORDER = "one estimate per tracked face, faces left to right"
 DETECT_EVERY = 3  # face detection on every 3rd frame at 25 fps (boxes in between are interpolated)
 USAGE = ("usage: python separate_video.py video=FILE save_dir=OUT [num_speakers=2] [checkpoint=PATH] "
-         "[device=cpu|cuda] [chunk_seconds=8] [overlap_seconds=1] [write_videos=true]")
+         "[device=cpu|cuda] [chunk_seconds=8] [overlap_seconds=1] [refinement=none] [write_videos=true]")
 
 
 # --------------------------------------------------------------------------------------------- plug points
@@ -198,7 +199,7 @@ def _write_videos(video_path: Path, save_dir: Path, tracks: list[np.ndarray], ra
 # --------------------------------------------------------------------------------------------- library entry
 def separate_video(model, video_path, save_dir, num_speakers: int = 2, device="cpu",
                    chunk_seconds: float | None = 8.0, overlap_seconds: float = 1.0, write_videos: bool = True,
-                   tracker: Tracker = find_speakers, assigner: Assigner = assign_estimates) -> dict:
+                   tracker: Tracker = find_speakers, assigner: Assigner = assign_estimates, **refinement) -> dict:
     """Separate the speakers of `video_path` and write them into `save_dir`:
 
     - `speakerK.wav` (K = 1..num_speakers, faces left to right): 16-bit, at the video's audio rate and with its
@@ -214,12 +215,14 @@ def separate_video(model, video_path, save_dir, num_speakers: int = 2, device="c
 
     Returns the tracks.json content with absolute file paths under "files". Raises InputError for an unusable
     video (missing, corrupt, silent) or an audio-visual model without a face per speaker, ValueError for a
-    num_speakers the model cannot produce or bad chunk settings.
+    num_speakers the model cannot produce or bad chunk or refinement settings. `refinement`: the test-time
+    refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency).
     """
     started = time.perf_counter()
     video_path, save_dir = Path(video_path), Path(save_dir)
     num_speakers = check_request(model, num_speakers)
     check_chunking(chunk_seconds, overlap_seconds)
+    check_refinement(**refinement)
     info = probe_video(video_path)
     if not info.has_audio:
         raise InputError(video_path, "has no audio track, so there is nothing to separate", "pass a video with sound")
@@ -247,7 +250,7 @@ def separate_video(model, video_path, save_dir, num_speakers: int = 2, device="c
     mouths = aligned if model.needs_visual else None
     separation_start = time.perf_counter()
     estimates = separate_array(model, mix, rate, mouths=mouths, chunk_seconds=chunk_seconds,
-                               overlap_seconds=overlap_seconds, device=device)
+                               overlap_seconds=overlap_seconds, device=device, **refinement)
     separation_seconds = time.perf_counter() - separation_start
     faces = [SpeakerTrack(m, t.box, t.label) for m, t in zip(aligned, speakers)] if speakers else None
     assignment = assigner(estimates, rate, faces if problem is None else None, model)
@@ -326,7 +329,7 @@ def main(cfg) -> int:
     settings = run_settings(cfg, "separate_video")
     if settings is None:
         return 2
-    device, chunk_seconds, overlap_seconds = settings
+    device, options = settings
     model = load_checkpoint(checkpoint)
     if model is None:
         return 2
@@ -342,8 +345,7 @@ def main(cfg) -> int:
         tracker = functools.partial(find_speakers, detect_every=int(cfg.get("detect_every", DETECT_EVERY)),
                                     max_side=cfg.get("detect_max_side"))
         result = separate_video(model, video, save_dir, num_speakers=num_speakers, device=device,
-                                chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
-                                write_videos=bool(cfg.get("write_videos", True)), tracker=tracker)
+                                write_videos=bool(cfg.get("write_videos", True)), tracker=tracker, **options)
     except InputError as error:
         _err(error.one_line())
         return 1
