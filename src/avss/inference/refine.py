@@ -8,8 +8,9 @@
   consistency constraints for improved deep speech enhancement", 2019). Without the scaling the projection is
   harmful: a scale-invariant model's tracks have arbitrary gains.
 
-Measured on the validation mixtures (12 held-out LibriSpeech speakers, 100 x 4 s; `scripts/probe_refinement.py`)
-with the shipped sudormrf_small: see README "Test-time refinement".
+Chosen on the validation mixtures (12 held-out LibriSpeech speakers, 100 x 4 s; `scripts/probe_refinement.py`)
+with the step-27001 sudormrf_small: 6.88 dB SI-SNRi in one pass, 7.28 with the defaults (README "Test-time
+refinement").
 """
 from __future__ import annotations
 
