@@ -6,10 +6,10 @@
 - `separate_file(model, path, mouths_paths=None, **kw)` -> ([n_out, L], rate);
 - `run_directory(model, data_dir, save_dir, ...)` -> `Report` (writes save_dir/s1, save_dir/s2).
 """
-from avss.inference.chunked import check_chunking, separate_array, separate_file
+from avss.inference.chunked import check_chunking, check_settings, separate_array, separate_file
 from avss.inference.refine import check_refinement, match_tracks
 from avss.inference.runner import Report, run_directory
 
 
 __all__ = ["separate_array", "separate_file", "run_directory", "Report", "match_tracks",
-           "check_chunking", "check_refinement"]
+           "check_chunking", "check_refinement", "check_settings"]

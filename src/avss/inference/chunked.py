@@ -152,6 +152,12 @@ class _ChunkRunner:
 
 
 # --------------------------------------------------------------------------------------------- public API
+def check_settings(chunk_seconds, overlap_seconds, **refinement) -> None:
+    """ValueError for bad chunking (`check_chunking`) or test-time refinement (`check_refinement`) settings."""
+    check_chunking(chunk_seconds, overlap_seconds)
+    check_refinement(**refinement)
+
+
 def check_chunking(chunk_seconds, overlap_seconds) -> None:
     """ValueError unless chunk_seconds > 0 (or None: one pass) and 0 <= overlap_seconds < chunk_seconds."""
     if chunk_seconds is not None and not (isinstance(chunk_seconds, (int, float)) and chunk_seconds > 0):
@@ -189,8 +195,8 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
         raise ValueError(f"mix is empty (shape {list(mix.shape)}); nothing to separate")
     if not sample_rate or int(sample_rate) <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    check_chunking(chunk_seconds, overlap_seconds)
-    check_refinement(shifts, flip_sign, mixture_consistency)
+    check_settings(chunk_seconds, overlap_seconds, shifts=shifts, flip_sign=flip_sign,
+                   mixture_consistency=mixture_consistency)
     sample_rate = int(sample_rate)
     length = mix.shape[-1]
 

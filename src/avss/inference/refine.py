@@ -22,8 +22,11 @@ from scipy.optimize import linear_sum_assignment
 SHIFTS, FLIP_SIGN, MIXTURE_CONSISTENCY = 2, True, True
 
 
-def check_refinement(shifts=SHIFTS, flip_sign=FLIP_SIGN, mixture_consistency=MIXTURE_CONSISTENCY) -> None:
-    """ValueError unless shifts is an integer >= 1 and the two switches are booleans."""
+def check_refinement(shifts=SHIFTS, flip_sign=FLIP_SIGN, mixture_consistency=MIXTURE_CONSISTENCY, **unknown) -> None:
+    """ValueError unless shifts is an integer >= 1, the two switches are booleans and nothing else is given."""
+    if unknown:
+        raise ValueError(f"unknown refinement setting(s) {sorted(unknown)}: the settings are shifts, flip_sign "
+                         "and mixture_consistency")
     if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 1:
         raise ValueError(f"shifts must be a whole number of passes >= 1 (1: no shift averaging), got {shifts!r}")
     for name, value in (("flip_sign", flip_sign), ("mixture_consistency", mixture_consistency)):

@@ -16,8 +16,7 @@ from tqdm import tqdm
 from avss.data.custom_dir import MixEntry, scan_custom_dir
 from avss.data.enrollment import load_enrollment
 from avss.data.mouths import load_mouths
-from avss.inference.chunked import check_chunking, separate_array
-from avss.inference.refine import check_refinement
+from avss.inference.chunked import check_settings, separate_array
 from avss.io.audio import load_audio, save_audio
 from avss.io.errors import InputError
 from avss.utils.cli import err as _err, load_checkpoint, resolve_path, run_settings
@@ -110,8 +109,7 @@ def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float 
 
     Raises InputError when `data_dir` does not exist or holds no mixtures, ValueError for bad settings.
     """
-    check_chunking(chunk_seconds, overlap_seconds)
-    check_refinement(**refinement)
+    check_settings(chunk_seconds, overlap_seconds, **refinement)
     data_dir, save_dir = Path(data_dir), Path(save_dir)
     entries = scan_custom_dir(data_dir)
     extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"

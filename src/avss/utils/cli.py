@@ -81,21 +81,16 @@ def run_settings(cfg, prog: str) -> tuple[str, dict] | None:
     """(device, options) from an entry point's config, or None after one line on stderr. `options`: the
     `separate_array` keywords chunk_seconds, overlap_seconds and those of the `refinement` group (shifts,
     flip_sign, mixture_consistency)."""
-    from avss.inference.chunked import check_chunking
-    from avss.inference.refine import check_refinement
+    from avss.inference.chunked import check_settings
 
     device = pick_device(cfg.get("device", "cpu"), prog)
     if device is None:
         return None
-    options = {"chunk_seconds": cfg.get("chunk_seconds", 8.0), "overlap_seconds": cfg.get("overlap_seconds", 1.0)}
-    refinement = dict(cfg.get("refinement") or {})
+    options = {"chunk_seconds": cfg.get("chunk_seconds", 8.0), "overlap_seconds": cfg.get("overlap_seconds", 1.0),
+               **(cfg.get("refinement") or {})}
     try:
-        check_chunking(options["chunk_seconds"], options["overlap_seconds"])
-        check_refinement(**refinement)
-    except TypeError:  # an unknown key under refinement
-        err(f"{prog}: refinement takes shifts, flip_sign and mixture_consistency, got {sorted(refinement)}")
-        return None
+        check_settings(**options)
     except ValueError as error:
         err(f"{prog}: {error}")
         return None
-    return device, {**options, **refinement}
+    return device, options

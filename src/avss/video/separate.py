@@ -30,8 +30,7 @@ from typing import Callable
 import numpy as np
 
 from avss.data.mouths import MOUTH_FPS, match_frames, num_frames
-from avss.inference.chunked import check_chunking, separate_array
-from avss.inference.refine import check_refinement
+from avss.inference.chunked import check_settings, separate_array
 from avss.io.audio import save_audio
 from avss.io.errors import InputError
 from avss.video.io import VideoInfo, probe_video, read_audio_track, write_video_with_audio
@@ -221,8 +220,7 @@ def separate_video(model, video_path, save_dir, num_speakers: int = 2, device="c
     started = time.perf_counter()
     video_path, save_dir = Path(video_path), Path(save_dir)
     num_speakers = check_request(model, num_speakers)
-    check_chunking(chunk_seconds, overlap_seconds)
-    check_refinement(**refinement)
+    check_settings(chunk_seconds, overlap_seconds, **refinement)
     info = probe_video(video_path)
     if not info.has_audio:
         raise InputError(video_path, "has no audio track, so there is nothing to separate", "pass a video with sound")
