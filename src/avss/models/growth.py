@@ -24,7 +24,9 @@ def deepen(model: SuDoRMRF, blocks: int) -> SuDoRMRF:
         raise ValueError(f"blocks={blocks}: give a multiple of the model's {old} blocks")
     grown = build_from_config({**model.config, "blocks": blocks})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("masker.blocks.")}
-    grown.load_state_dict(state, strict=False)
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("masker.blocks.") for key in missing):
+        raise RuntimeError(f"deepen: weights outside the blocks do not match: {unexpected or missing}")
     copies = blocks // old
     for index, trained in enumerate(model.masker.blocks):
         for offset in range(copies):
