@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from avss.utils.results import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,8 +67,7 @@ def main(argv=None) -> int:
               "outputs": lengths, "exact_length": exact}
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0 if exact else 1
 
 

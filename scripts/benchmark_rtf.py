@@ -12,7 +12,6 @@ wall time and RTF = time / audio duration. Run it on an idle machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from avss.utils.results import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,9 +100,7 @@ def main(argv=None) -> int:
         print(f"{backend:>6}: {args.seconds:g} s of audio in {mean:.3f} s (min {min(times):.3f} s) -> "
               f"RTF {mean / args.seconds:.4f}", flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, results)
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from avss.io.audio import load_audio
 from avss.metrics.separation import si_snr
+from avss.utils.results import write_json
 from avss.video.io import read_audio_track
 
 
@@ -93,8 +94,7 @@ def main(argv=None) -> int:
             "mean_SI-SNRi_if_swapped": round(float(np.mean([v["SI-SNRi_if_swapped"] for v in videos])), 2),
             "assignments_correct": int(sum(v["assignment_correct"] for v in videos)),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 

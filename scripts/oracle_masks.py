@@ -27,6 +27,7 @@ from avss.io.audio import load_audio, resample
 from avss.io.errors import InputError, first_line
 from avss.losses import si_snr
 from avss.nn.stft import ISTFTDecoder, STFTEncoder
+from avss.utils.results import write_json
 
 EPS = 1e-8
 
@@ -90,8 +91,7 @@ def main(argv=None) -> int:
                "si_snri_db": {name: round(float(np.mean(v)), 2) for name, v in scores.items()}}
     print(json.dumps(summary, indent=1))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=1) + "\n")
+        write_json(args.json, summary)
     return 0
 
 

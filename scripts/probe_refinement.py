@@ -11,12 +11,13 @@ passes per chunk and the real-time factor of each setting (meaningful only on an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from avss.utils.results import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {  # name -> separate_array keywords
@@ -81,9 +82,7 @@ def main(argv=None) -> int:
         print(f"{name:44s} passes {passes}  SI-SNRi {np.mean(scores[name]):6.3f} dB  "
               f"RTF {seconds[name] / audio_seconds:.3f}", flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, results)
     return 0
 
 

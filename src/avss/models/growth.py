@@ -7,8 +7,6 @@ then only has to learn what the extra depth adds (the idea of Net2Net, Chen et a
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from avss.models.base import build_from_config
@@ -31,7 +29,7 @@ def deepen(model: SuDoRMRF, blocks: int) -> SuDoRMRF:
     for index, trained in enumerate(model.masker.blocks):
         for offset in range(copies):
             target = grown.masker.blocks[index * copies + offset]
-            target.load_state_dict(copy.deepcopy(trained.state_dict()))
+            target.load_state_dict(trained.state_dict())  # copies the values
             if offset:
                 output_conv = target.project[-1]
                 with torch.no_grad():
