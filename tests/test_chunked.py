@@ -10,7 +10,7 @@ from avss.models.base import Separator
 from avss.models.convtasnet import ConvTasNet
 
 SR = 16000
-PLAIN = {"shifts": 1, "flip_sign": False, "mixture_consistency": False}  # one model pass per chunk, as returned
+PLAIN = {"shifts": 1, "flip_sign": False, "mixture_consistency": False, "spectral_filter": 0.0}  # one model pass per chunk
 
 
 def tiny_convtasnet(norm="gLN", sample_rate=SR, seed=0):

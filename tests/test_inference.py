@@ -224,14 +224,16 @@ def test_refinement_settings_reach_the_separation_and_bad_ones_exit_2(tmp_path, 
     make_dir(tmp_path / "data", good=(("a_b", 16000, 8001),), corrupt=())  # the model's rate: no resampling
     base = {"data_dir": str(tmp_path / "data"), "checkpoint": str(tmp_path / "tiny.pt"), "progress": False,
             "chunk_seconds": None}
-    for bad, named in (({"shifts": 0}, "shifts"), ({"flip_sign": "maybe"}, "flip_sign"), ({"shift": 2}, "shift")):
+    for bad, named in (({"shifts": 0}, "shifts"), ({"flip_sign": "maybe"}, "flip_sign"), ({"shift": 2}, "shift"),
+                       ({"spectral_filter": 2.0}, "spectral_filter")):
         code = inference_main(OmegaConf.create({**base, "save_dir": str(tmp_path / "bad"), "refinement": bad}))
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and named in err, err
     assert not (tmp_path / "bad").exists()
     outputs = {}
-    for name, refinement in (("plain", {"shifts": 1, "flip_sign": False, "mixture_consistency": False}),
-                             ("consistent", {"shifts": 1, "flip_sign": False, "mixture_consistency": True})):
+    one_pass = {"shifts": 1, "flip_sign": False, "spectral_filter": 0.0}
+    for name, refinement in (("plain", {**one_pass, "mixture_consistency": False}),
+                             ("consistent", {**one_pass, "mixture_consistency": True})):
         cfg = OmegaConf.create({**base, "save_dir": str(tmp_path / name), "refinement": refinement})
         assert inference_main(cfg) == 0
         outputs[name] = [sf.read(str(tmp_path / name / t / "a_b.wav"))[0] for t in ("s1", "s2")]

@@ -8,7 +8,8 @@ overlap, undoes the gain, resamples back and returns exactly as many samples as 
 Separation models (task "separation") return tracks in an arbitrary order per call; each chunk's tracks are
 re-ordered (and negated where needed) to best match the previous chunk on their shared samples (correlation,
 Hungarian assignment), so a speaker stays on one track across the file. Each chunk is refined at test time
-(avss.inference.refine): several shifted / sign-flipped passes averaged, then mixture consistency. Extraction
+(avss.inference.refine): several shifted / sign-flipped passes averaged, mixture consistency, then a spectral
+filter (Wiener-like mask from the tracks' 128-ms STFT magnitudes). Extraction
 models (task "extraction", needs_visual) run once per mouth stream; output k belongs to `mouths[k]`. Voiceprint
 models (LiMuSE: `"enrollment" in model.extra_inputs`) also take one enrolment per target; each is turned into a
 voiceprint once per file, not once per chunk.
@@ -21,8 +22,9 @@ import numpy as np
 import torch
 
 from avss.data.mouths import MOUTH_FPS, load_mouths, match_frames, num_frames
-from avss.inference.refine import (FLIP_SIGN, MIXTURE_CONSISTENCY, SHIFTS, average_passes, check_refinement,
-                                   match_tracks, mixture_consistency, shift_offsets)
+from avss.inference.refine import (FLIP_SIGN, MIXTURE_CONSISTENCY, SHIFTS, SPECTRAL_FILTER, average_passes,
+                                   check_refinement, match_tracks, mixture_consistency, shift_offsets)
+from avss.inference.refine import spectral_filter as filter_tracks
 from avss.io.audio import load_audio, resample, to_mono
 
 TARGET_RMS = 10.0 ** (-20.0 / 20.0)  # -20 dBFS: the middle of the -25..-15 dBFS training range
@@ -102,16 +104,18 @@ class _ChunkRunner:
     """Runs the model on one chunk of model-rate audio; returns float32 [n_out, chunk length].
 
     `offsets`/`signs`: the delays and polarities of the passes that are averaged (`reorder`: their tracks may
-    come in any order); `consistency`: make the tracks sum to the chunk."""
+    come in any order); `consistency`: make the tracks sum to the chunk; `filter_weight`: share of the
+    spectrally filtered tracks in the output (0: off)."""
 
     def __init__(self, model, mouths, device, min_len: int, extra: dict | None = None,
                  offsets: tuple[int, ...] = (0,), signs: tuple[float, ...] = (1.0,), reorder: bool = True,
-                 consistency: bool = False):
+                 consistency: bool = False, filter_weight: float = 0.0):
         self.model, self.mouths, self.device, self.min_len = model, mouths, device, min_len
         self.extra = extra or {}  # per-target conditioning passed to every call, e.g. {"enrollment": [S, D]}
         self.rate = int(model.sample_rate)
         self.extraction = model.needs_visual and getattr(model, "task", "separation") == "extraction"
         self.offsets, self.signs, self.reorder, self.consistency = offsets, signs, reorder, consistency
+        self.filter_weight = filter_weight
 
     def _mouth_slice(self, frames: np.ndarray, start: int, length: int) -> np.ndarray:
         first = start * MOUTH_FPS // self.rate
@@ -148,7 +152,9 @@ class _ChunkRunner:
                 est = self._once(delayed * sign, start, offset + length)
                 passes.append(est[:, offset:offset + length] * sign)
         est = average_passes(passes, self.reorder) if len(passes) > 1 else passes[0]
-        return mixture_consistency(est, segment) if self.consistency else est
+        if self.consistency:
+            est = mixture_consistency(est, segment)
+        return filter_tracks(est, segment, self.rate, self.filter_weight) if self.filter_weight else est
 
 
 # --------------------------------------------------------------------------------------------- public API
@@ -172,7 +178,8 @@ def check_chunking(chunk_seconds, overlap_seconds) -> None:
 @torch.inference_mode()
 def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: float | None = 8.0,
                    overlap_seconds: float = 1.0, device="cpu", enrollment=None, shifts: int = SHIFTS,
-                   flip_sign: bool = FLIP_SIGN, mixture_consistency: bool = MIXTURE_CONSISTENCY) -> np.ndarray:
+                   flip_sign: bool = FLIP_SIGN, mixture_consistency: bool = MIXTURE_CONSISTENCY,
+                   spectral_filter: float = SPECTRAL_FILTER) -> np.ndarray:
     """Separate `mix` (NumPy [L] or [C, L] at `sample_rate`) with `model`; returns float32 [n_out, L] at `sample_rate`.
 
     n_out is `model.n_src` for separation models and `len(mouths)` for extraction models, whose `mouths` is a
@@ -182,7 +189,8 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     averaged to mono unless `model.in_channels > 1`. Chunks are `chunk_seconds` long (None: the whole input at
     once) and overlap by `overlap_seconds`. Each chunk is the average of `shifts` passes delayed by fractions of
     the model's frame hop, each also run negated when `flip_sign`; `mixture_consistency` makes the tracks of
-    single-channel separation models sum to the mixture (avss.inference.refine). The model is put in eval mode
+    single-channel separation models sum to the mixture and `spectral_filter` (a weight, 0: off) blends them
+    with their Wiener-like filtering of the mixture (avss.inference.refine). The model is put in eval mode
     (restored afterwards) and moved to `device`. Raises ValueError for empty input, bad chunk or refinement
     settings or a visual model without mouths.
     """
@@ -196,7 +204,7 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     if not sample_rate or int(sample_rate) <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     check_settings(chunk_seconds, overlap_seconds, shifts=shifts, flip_sign=flip_sign,
-                   mixture_consistency=mixture_consistency)
+                   mixture_consistency=mixture_consistency, spectral_filter=spectral_filter)
     sample_rate = int(sample_rate)
     length = mix.shape[-1]
 
@@ -239,10 +247,12 @@ def separate_array(model, mix, sample_rate: int, mouths=None, chunk_seconds: flo
     model.to(device)
     try:
         extra = {"enrollment": _voiceprints(model, enrollment, sample_rate, device)} if needs_enrollment else None
-        consistency = mixture_consistency and not extraction and in_channels == 1 and n_out > 1
+        all_voices = not extraction and in_channels == 1 and n_out > 1  # the tracks make up the whole mixture
         run = _ChunkRunner(model, mouth_list, torch.device(device), min_len, extra,
                            offsets=tuple(shift_offsets(int(getattr(model, "frame_hop", 1)), shifts)),
-                           signs=(1.0, -1.0) if flip_sign else (1.0,), reorder=align_order, consistency=consistency)
+                           signs=(1.0, -1.0) if flip_sign else (1.0,), reorder=align_order,
+                           consistency=mixture_consistency and all_voices,
+                           filter_weight=float(spectral_filter) if all_voices else 0.0)
         out = np.zeros((n_out, n), dtype=np.float32)
         prev, prev_start, prev_end = None, 0, 0
         for start, end in _chunk_plan(n, chunk, overlap, align):
@@ -269,7 +279,8 @@ def separate_file(model, path, mouths_paths=None, **kw) -> tuple[np.ndarray, int
     """Separate an audio file; returns ([n_out, L] float32 at the file's rate, rate).
 
     `mouths_paths`: one `<ID>.npz` per target speaker for audio-visual models. Keyword arguments go to
-    `separate_array` (chunk_seconds, overlap_seconds, device, shifts, flip_sign, mixture_consistency).
+    `separate_array` (chunk_seconds, overlap_seconds, device, shifts, flip_sign, mixture_consistency,
+    spectral_filter).
     Unreadable inputs raise `InputError`.
     """
     audio, rate = load_audio(path, mono=int(getattr(model, "in_channels", 1)) == 1)

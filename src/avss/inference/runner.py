@@ -105,7 +105,7 @@ def run_directory(model, data_dir, save_dir, device="cpu", chunk_seconds: float 
     """Separate every mixture under `data_dir` into `save_dir/s<k>/<mix stem>.wav` (16-bit, the mixture's rate
     and length). With an audio-visual model s1 is the speaker named first in the file name. Each unusable
     mixture is reported as one line through `log` and skipped (nothing is written for it). `refinement`: the
-    test-time refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency).
+    test-time refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency, spectral_filter).
 
     Raises InputError when `data_dir` does not exist or holds no mixtures, ValueError for bad settings.
     """

@@ -4,9 +4,10 @@ from avss.models.av_convtasnet import AVConvTasNet
 from avss.models.iianet import IIANet
 from avss.models.limuse import LiMuSE
 from avss.models.mossformer import MossFormer, MossFormer2
+from avss.models.refined import Refined
 from avss.models.rtfsnet import RTFSNet
 from avss.models.sudormrf import SuDoRMRF
 from avss.models.tf_masknet import TFMaskNet
 
 __all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
-           "RTFSNet", "SuDoRMRF", "TFMaskNet"]
+           "Refined", "RTFSNet", "SuDoRMRF", "TFMaskNet"]

@@ -6,6 +6,8 @@ carries its own config and loads with one line: `Separator.from_pretrained(path)
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
@@ -17,6 +19,22 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 CHECKPOINT_FORMAT = 1
+_FROM_CHECKPOINT = contextvars.ContextVar("avss_building_from_checkpoint", default=False)
+
+
+def building_from_checkpoint() -> bool:
+    """True while `from_pretrained` builds a model whose weights it will load next: constructors that would
+    read other weight files (e.g. a frozen base model's) can skip them."""
+    return _FROM_CHECKPOINT.get()
+
+
+@contextlib.contextmanager
+def _from_checkpoint():
+    token = _FROM_CHECKPOINT.set(True)
+    try:
+        yield
+    finally:
+        _FROM_CHECKPOINT.reset(token)
 
 
 def plain_config(value):
@@ -117,7 +135,7 @@ class Separator(nn.Module):
             raise ValueError(f"{path}: not an avss checkpoint (no model config inside)")
         from avss.nn.lip_resnet import skip_lip_checkpoints
 
-        with skip_lip_checkpoints():  # the lip frontend's weights are in `state`; its original file need not exist
+        with skip_lip_checkpoints(), _from_checkpoint():  # all weights are in `state`: no other file is read
             model = build_from_config(config)
         model.load_state_dict(state)
         model.pretrained_info = ckpt.get("info", {})
@@ -139,7 +157,8 @@ class Separator(nn.Module):
         Returns [n_src, L] at the input rate; long inputs are processed in overlapping chunks. `mouths`: one
         [T, 96, 96] uint8 array per target speaker for extraction models. `options` go to
         `avss.inference.separate_array` (chunk_seconds, overlap_seconds, device, and the test-time refinement:
-        shifts, flip_sign, mixture_consistency; by default 4 passes per chunk, README "Test-time refinement").
+        shifts, flip_sign, mixture_consistency, spectral_filter; by default 4 passes per chunk, README
+        "Test-time refinement").
         """
         from avss.inference.chunked import separate_array
 

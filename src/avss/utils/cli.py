@@ -80,7 +80,7 @@ def load_checkpoint(checkpoint: Path):
 def run_settings(cfg, prog: str) -> tuple[str, dict] | None:
     """(device, options) from an entry point's config, or None after one line on stderr. `options`: the
     `separate_array` keywords chunk_seconds, overlap_seconds and those of the `refinement` group (shifts,
-    flip_sign, mixture_consistency)."""
+    flip_sign, mixture_consistency, spectral_filter)."""
     from avss.inference.chunked import check_settings
 
     device = pick_device(cfg.get("device", "cpu"), prog)

@@ -215,7 +215,7 @@ def separate_video(model, video_path, save_dir, num_speakers: int = 2, device="c
     Returns the tracks.json content with absolute file paths under "files". Raises InputError for an unusable
     video (missing, corrupt, silent) or an audio-visual model without a face per speaker, ValueError for a
     num_speakers the model cannot produce or bad chunk or refinement settings. `refinement`: the test-time
-    refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency).
+    refinement keywords of `separate_array` (shifts, flip_sign, mixture_consistency, spectral_filter).
     """
     started = time.perf_counter()
     video_path, save_dir = Path(video_path), Path(save_dir)
