@@ -5,7 +5,7 @@ import torch
 
 from avss.inference.refine import mixture_consistency, spectral_filter
 from avss.models import AVConvTasNet, Refined, SuDoRMRF
-from avss.models.base import Separator
+from avss.models.base import Separator, build_from_config
 from avss.models.refined import consistent
 
 REFINER = {"n_fft": 256, "hop": 64, "hidden": 8, "layers": 1}  # 16 ms window at 16 kHz
@@ -82,3 +82,19 @@ def test_mismatched_or_unsuitable_bases_are_refused(tmp_path):
                                 visual_dim=8, lip_frontend={"kind": "small", "width": 4})
     with pytest.raises(ValueError, match="single-channel, audio-only separation"):
         Refined(base=audio_visual.config, refiner=REFINER)
+
+
+def test_the_composed_config_builds_on_the_shipped_base():
+    from pathlib import Path
+
+    from avss.utils.benchmark import model_config
+
+    root = Path(__file__).resolve().parents[1]
+    config = model_config("sudormrf_small_refined", root / "configs" / "model")
+    assert config["_recursive_"] is False  # Hydra's own key, which build_from_config must not pass on
+    config["base_weights"] = str(root / config["base_weights"])
+    model = build_from_config(config)
+    shipped = Separator.from_pretrained(config["base_weights"])
+    assert isinstance(model, Refined) and model.base.config == shipped.config
+    for name, value in shipped.state_dict().items():
+        assert torch.equal(model.base.state_dict()[name], value), name

@@ -49,9 +49,12 @@ def _import_target(target: str):
     return getattr(importlib.import_module(module), name)
 
 
+HYDRA_KEYS = ("_recursive_", "_convert_", "_partial_")  # instantiate() options, not constructor arguments
+
+
 def build_from_config(config: dict) -> "Separator":
     """Instantiate a model from a `{"_target_": "pkg.Class", **kwargs}` dict (Hydra's convention)."""
-    config = dict(config)
+    config = {key: value for key, value in config.items() if key not in HYDRA_KEYS}
     target = config.pop("_target_")
     return _import_target(target)(**config)
 
