@@ -72,15 +72,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from avss.export.onnx import OnnxSeparator, export_onnx
-    from avss.inference.refine import FLIP_SIGN, MIXTURE_CONSISTENCY, SHIFTS, SPECTRAL_FILTER
+    from avss.inference.refine import DEFAULT_REFINEMENT, NO_REFINEMENT
     from avss.models.base import Separator
 
     torch.set_num_threads(args.threads)
     model = Separator.from_pretrained(args.checkpoint)
     mix, rate = example_mixture(args.seconds)
-    refinement = ({"shifts": 1, "flip_sign": False, "mixture_consistency": False, "spectral_filter": 0.0}
-                  if args.plain else {"shifts": SHIFTS, "flip_sign": FLIP_SIGN,
-                                      "mixture_consistency": MIXTURE_CONSISTENCY, "spectral_filter": SPECTRAL_FILTER})
+    refinement = dict(NO_REFINEMENT if args.plain else DEFAULT_REFINEMENT)
     results = {"checkpoint": str(args.checkpoint), "model": type(model).__name__, "seconds": args.seconds,
                "sample_rate": rate, "threads": args.threads, "repeats": args.repeats, "cpu": cpu_name(),
                "cores": os.cpu_count(), "torch": torch.__version__, "refinement": refinement, "backends": {}}

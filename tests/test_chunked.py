@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from avss.inference.chunked import MOUTH_FPS, _chunk_plan, separate_array
-from avss.inference.refine import match_tracks
+from avss.inference.refine import NO_REFINEMENT, match_tracks
 from avss.models.av_convtasnet import AVConvTasNet
 from avss.models.base import Separator
 from avss.models.convtasnet import ConvTasNet
 
 SR = 16000
-PLAIN = {"shifts": 1, "flip_sign": False, "mixture_consistency": False, "spectral_filter": 0.0}  # one model pass per chunk
+PLAIN = NO_REFINEMENT  # one model pass per chunk, as returned
 
 
 def tiny_convtasnet(norm="gLN", sample_rate=SR, seed=0):

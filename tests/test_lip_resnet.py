@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from avss.models import AVConvTasNet, Separator
-from avss.nn.lip_resnet import LRWResNet18Frontend, load_lrw_checkpoint, skip_lip_checkpoints
+from avss.nn.lip_resnet import LRWResNet18Frontend, load_lrw_checkpoint
 from avss.nn.visual import make_lip_frontend
+from avss.utils.weight_files import skip_weight_files
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lrw_resnet18_video_state_dict.json"
 PARAMS = {"prelu": 11_186_688, "swish": 11_182_784}  # frontend + trunk, from the reference README
@@ -177,7 +178,7 @@ def test_av_model_with_lrw_frontend_reloads_without_the_original_file(tmp_path, 
     path.unlink()
     with pytest.raises(FileNotFoundError):  # building from the config alone still needs the file
         AVConvTasNet(**{k: v for k, v in model.config.items() if k != "_target_"})
-    with skip_lip_checkpoints():
+    with skip_weight_files():
         AVConvTasNet(**{k: v for k, v in model.config.items() if k != "_target_"})
     loaded = Separator.from_pretrained(tmp_path / "av.pt")  # the weights travel in the avss checkpoint
     assert torch.equal(loaded.lip_frontend.frontend3D[0].weight, source.frontend3D[0].weight)

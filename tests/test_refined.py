@@ -6,7 +6,7 @@ import torch
 from avss.inference.refine import mixture_consistency, spectral_filter
 from avss.models import AVConvTasNet, Refined, SuDoRMRF
 from avss.models.base import Separator, build_from_config
-from avss.models.refined import consistent
+from avss.nn.consistency import consistent_tracks as consistent
 
 REFINER = {"n_fft": 256, "hop": 64, "hidden": 8, "layers": 1}  # 16 ms window at 16 kHz
 

@@ -218,9 +218,10 @@ def load_cached(path) -> np.ndarray:
 def _build_frontend(cfg):
     """(frontend, description of its source) from `checkpoint=` or `lip_frontend=`, or None after one line."""
     from avss.models.base import plain_config
-    from avss.nn.lip_resnet import LRW_DIM, skip_lip_checkpoints
+    from avss.nn.lip_resnet import LRW_DIM
     from avss.nn.visual import make_lip_frontend
     from avss.utils.cli import err, load_checkpoint, resolve_path
+    from avss.utils.weight_files import skip_weight_files
 
     checkpoint, config = cfg.get("checkpoint"), plain_config(cfg.get("lip_frontend"))
     if bool(checkpoint) == bool(config):
@@ -228,7 +229,7 @@ def _build_frontend(cfg):
         return None
     if checkpoint:
         path = resolve_path(checkpoint)
-        with skip_lip_checkpoints():  # the avss checkpoint holds the frontend's weights itself
+        with skip_weight_files():  # the avss checkpoint holds the frontend's weights itself
             model = load_checkpoint(path)
         if model is None:
             return None

@@ -22,10 +22,15 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from avss.nn.consistency import consistent_tracks
+
 # Defaults of inference.py, separate_video.py and Separator.separate (README "Test-time refinement"):
 # 2 shifts x 2 polarities = 4 passes per chunk, tracks made to sum to the mixture, 70 % spectrally filtered.
 SHIFTS, FLIP_SIGN, MIXTURE_CONSISTENCY, SPECTRAL_FILTER = 2, True, True, 0.7
 FILTER_WINDOW_MS, FILTER_POWER = 128.0, 4.0  # best on validation among 16-512 ms and powers 1-6
+DEFAULT_REFINEMENT = {"shifts": SHIFTS, "flip_sign": FLIP_SIGN, "mixture_consistency": MIXTURE_CONSISTENCY,
+                      "spectral_filter": SPECTRAL_FILTER}
+NO_REFINEMENT = {"shifts": 1, "flip_sign": False, "mixture_consistency": False, "spectral_filter": 0.0}  # one pass
 
 
 def check_refinement(shifts=SHIFTS, flip_sign=FLIP_SIGN, mixture_consistency=MIXTURE_CONSISTENCY,
@@ -86,9 +91,9 @@ def average_passes(passes: list[np.ndarray], reorder: bool = True) -> np.ndarray
 
 def mixture_consistency(est: np.ndarray, mix: np.ndarray) -> np.ndarray:
     """Tracks [S, n] scaled by least squares to explain `mix` [n], plus an equal share of what is left."""
-    gains, *_ = np.linalg.lstsq(est.T.astype(np.float64), mix.astype(np.float64), rcond=None)
-    scaled = est * gains[:, None].astype(np.float32)
-    return scaled + (mix - scaled.sum(0)) / est.shape[0]
+    tracks = consistent_tracks(torch.from_numpy(est.astype(np.float64))[None],
+                               torch.from_numpy(mix.astype(np.float64))[None])[0]
+    return tracks.numpy().astype(np.float32)
 
 
 def spectral_filter(est: np.ndarray, mix: np.ndarray, sample_rate: int, weight: float = SPECTRAL_FILTER,

@@ -6,8 +6,6 @@ carries its own config and loads with one line: `Separator.from_pretrained(path)
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import importlib
 import inspect
@@ -19,22 +17,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 CHECKPOINT_FORMAT = 1
-_FROM_CHECKPOINT = contextvars.ContextVar("avss_building_from_checkpoint", default=False)
-
-
-def building_from_checkpoint() -> bool:
-    """True while `from_pretrained` builds a model whose weights it will load next: constructors that would
-    read other weight files (e.g. a frozen base model's) can skip them."""
-    return _FROM_CHECKPOINT.get()
-
-
-@contextlib.contextmanager
-def _from_checkpoint():
-    token = _FROM_CHECKPOINT.set(True)
-    try:
-        yield
-    finally:
-        _FROM_CHECKPOINT.reset(token)
 
 
 def plain_config(value):
@@ -136,9 +118,9 @@ class Separator(nn.Module):
             state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
         else:
             raise ValueError(f"{path}: not an avss checkpoint (no model config inside)")
-        from avss.nn.lip_resnet import skip_lip_checkpoints
+        from avss.utils.weight_files import skip_weight_files
 
-        with skip_lip_checkpoints(), _from_checkpoint():  # all weights are in `state`: no other file is read
+        with skip_weight_files():  # all weights are in `state`: no other file is read
             model = build_from_config(config)
         model.load_state_dict(state)
         model.pretrained_info = ckpt.get("info", {})

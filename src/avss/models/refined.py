@@ -10,18 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from avss.models.base import Separator, build_from_config, building_from_checkpoint, plain_config
+from avss.models.base import Separator, build_from_config, plain_config
+from avss.nn.consistency import consistent_tracks
 from avss.nn.spectral_refiner import SpectralRefiner
-
-
-def consistent(est: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-    """Tracks [B, S, L] scaled by least squares to explain `mix` [B, L], plus an equal share of the rest."""
-    gram = est @ est.transpose(1, 2) + 1e-6 * torch.eye(est.shape[1], dtype=est.dtype)  # [B, S, S]
-    target = (est @ mix.unsqueeze(-1)).squeeze(-1)  # [B, S]
-    # one small solve per item: a batched torch.linalg.solve fails after torch.set_num_threads on these CPUs
-    gains = torch.stack([torch.linalg.solve(g, t) for g, t in zip(gram, target)])
-    scaled = est * gains.unsqueeze(-1)
-    return scaled + (mix - scaled.sum(1)).unsqueeze(1) / est.shape[1]
+from avss.utils.weight_files import skipping_weight_files
 
 
 class Refined(Separator):
@@ -29,7 +21,7 @@ class Refined(Separator):
                  sample_rate: int | None = None, freeze_base: bool = True):
         super().__init__()
         self.base = build_from_config(plain_config(base))
-        if base_weights and not building_from_checkpoint():
+        if base_weights and not skipping_weight_files():
             trained = Separator.from_pretrained(base_weights)
             if trained.config != self.base.config:
                 raise ValueError(f"base_weights={base_weights} holds a different model than `base` "
@@ -61,4 +53,4 @@ class Refined(Separator):
                 est = self.base(mix)
         else:
             est = self.base(mix)
-        return self.refiner(mix, consistent(est[..., :mix.shape[-1]], mix))
+        return self.refiner(mix, consistent_tracks(est[..., :mix.shape[-1]], mix))

@@ -18,7 +18,6 @@ stays the default of every model.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from pathlib import Path
 
 import torch
@@ -26,26 +25,12 @@ from torch import nn
 
 from avss.io.errors import first_line
 from avss.nn.visual import preprocess_mouths
+from avss.utils.weight_files import skipping_weight_files
 
 LRW_DIM = 512
 ACTIVATIONS = ("prelu", "swish")
 PRELU_KEY = "frontend3D.2.weight"  # exists only in the PReLU variant
 KEPT_PREFIXES = ("frontend3D.", "trunk.")
-
-# While set (see `skip_lip_checkpoints`), constructors do not read `checkpoint`: the weights come from elsewhere.
-_SKIP_CHECKPOINT = contextvars.ContextVar("avss_skip_lip_checkpoint", default=False)
-
-
-@contextlib.contextmanager
-def skip_lip_checkpoints():
-    """Build models without reading their lip-reading checkpoint files, e.g. when an avss checkpoint that already
-    holds the frontend's weights is loaded (the original file need not exist on this machine)."""
-    token = _SKIP_CHECKPOINT.set(True)
-    try:
-        yield
-    finally:
-        _SKIP_CHECKPOINT.reset(token)
-
 
 def _activation(kind: str, channels: int) -> nn.Module:
     return nn.PReLU(num_parameters=channels) if kind == "prelu" else nn.SiLU()
@@ -120,7 +105,7 @@ class LRWResNet18Frontend(nn.Module):
         )
         self.trunk = ResNet18Trunk(activation)
         self.proj = nn.Linear(LRW_DIM, self.emb_dim) if self.emb_dim != LRW_DIM else None
-        if checkpoint is not None and not _SKIP_CHECKPOINT.get():
+        if checkpoint is not None and not skipping_weight_files():  # see avss.utils.weight_files
             load_lrw_checkpoint(self, checkpoint)
         if self.freeze:
             for module in (self.frontend3D, self.trunk):
