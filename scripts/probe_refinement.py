@@ -1,13 +1,16 @@
 """Which test-time refinement settings pay off, measured on the validation mixtures (never on a test set).
 
     python scripts/probe_refinement.py [--checkpoint checkpoints/default.pt] [--experiment sudormrf_small_dm]
-                                       [--noise] [--limit N] [--threads 1] [--filter-scan]
+                                       [--noise] [--coloured] [--limit N] [--threads 1] [--filter-scan]
+                                       [--only "one pass" "...(default)"]
                                        [--json results/refinement_validation.json]
 
 Builds the experiment's validation set (held-out speakers, fixed seed; `--noise` adds the shared background
-noise to every mixture, the references stay clean), separates each mixture in one pass with `separate_array`
-under several settings (avss.inference.refine) and reports the mean SI-SNRi (best permutation), the model
-passes per chunk and the real-time factor of each setting (meaningful only on an otherwise idle machine).
+noise to every mixture, the references stay clean; `--coloured` gives every talker a random equaliser,
+avss.data.coloration, the references too: same talkers, crops and levels), separates each mixture in one pass
+with `separate_array` under several settings (avss.inference.refine; `--only` picks some of them) and reports
+the mean SI-SNRi (best permutation), the model passes per chunk and the real-time factor of each setting
+(meaningful only on an otherwise idle machine).
 `--filter-scan` also scores the spectral filter's window, power and weight on the 4-pass consistent tracks.
 """
 from __future__ import annotations
@@ -40,13 +43,15 @@ SCAN_FROM = "2 shifts x 2 signs + consistency"  # --filter-scan filters these tr
 SCAN = {"window_ms": (16, 32, 64, 128, 256, 512), "power": (1.0, 2.0, 3.0, 4.0, 6.0), "weight": (0.5, 0.7, 1.0)}
 
 
-def validation_set(experiment: str, noise: bool):
+def validation_set(experiment: str, noise: bool, coloured: bool = False):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     overrides = [f"experiment={experiment}"]
     if noise:
         overrides += ["+data.val.noise_dir=${paths.data_root}/noise", "+data.val.noise_prob=1.0"]
+    if coloured:
+        overrides += ["+data.val.coloration_prob=1.0"]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
         cfg = compose("train", overrides=overrides)
     return instantiate(cfg.data.val)
@@ -57,9 +62,11 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints" / "default.pt")
     parser.add_argument("--experiment", default="sudormrf_small_dm")
     parser.add_argument("--noise", action="store_true")
+    parser.add_argument("--coloured", action="store_true", help="a random equaliser on every talker")
     parser.add_argument("--limit", type=int, help="score only the first N mixtures")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (more than the free cores is slow)")
     parser.add_argument("--filter-scan", action="store_true", help="score spectral filter windows/powers/weights")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="score only these settings (names below)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -70,11 +77,16 @@ def main(argv=None) -> int:
     from avss.metrics.separation import best_permutation, si_snr_improvement
     from avss.models.base import Separator
 
+    settings_run = {name: SETTINGS[name] for name in (args.only or SETTINGS) if name in SETTINGS}
+    if args.only and len(settings_run) != len(args.only):
+        parser.error(f"--only takes setting names: {sorted(SETTINGS)}")
+    if args.filter_scan and SCAN_FROM not in settings_run:
+        parser.error(f"--filter-scan needs the setting '{SCAN_FROM}'")
     torch.set_num_threads(args.threads)
     model = Separator.from_pretrained(args.checkpoint)
-    items = validation_set(args.experiment, args.noise)
-    scores = {name: [] for name in SETTINGS}
-    seconds = dict.fromkeys(SETTINGS, 0.0)
+    items = validation_set(args.experiment, args.noise, args.coloured)
+    scores = {name: [] for name in settings_run}
+    seconds = dict.fromkeys(settings_run, 0.0)
     scan = {combo: [] for combo in itertools.product(*SCAN.values())} if args.filter_scan else {}
 
     def score(est, refs, mix) -> float:
@@ -85,7 +97,7 @@ def main(argv=None) -> int:
     for index in range(count):
         item = items[index]
         mix, refs = item["mix"].numpy(), item["sources"].numpy()
-        for name, settings in SETTINGS.items():
+        for name, settings in settings_run.items():
             start = time.perf_counter()
             est = separate_array(model, mix, model.sample_rate, chunk_seconds=None, **settings)
             seconds[name] += time.perf_counter() - start
@@ -95,9 +107,10 @@ def main(argv=None) -> int:
                     filtered = spectral_filter(est, mix, model.sample_rate, weight, window_ms, power)
                     scan[window_ms, power, weight].append(score(filtered, refs, mix))
     audio_seconds = sum(items[i]["mix"].shape[-1] for i in range(count)) / model.sample_rate
-    results = {"checkpoint": str(args.checkpoint), "experiment": args.experiment, "noise": args.noise, "threads": args.threads,
-               "mixtures": count, "audio_seconds": round(audio_seconds, 1), "settings": {}}
-    for name, settings in SETTINGS.items():
+    results = {"checkpoint": str(args.checkpoint), "experiment": args.experiment, "noise": args.noise,
+               "coloured": args.coloured, "threads": args.threads, "mixtures": count,
+               "audio_seconds": round(audio_seconds, 1), "settings": {}}
+    for name, settings in settings_run.items():
         passes = settings["shifts"] * (2 if settings["flip_sign"] else 1)
         results["settings"][name] = {**settings, "passes": passes, "si_snri": round(float(np.mean(scores[name])), 3),
                                      "rtf": round(seconds[name] / audio_seconds, 4)}

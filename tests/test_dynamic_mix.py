@@ -59,3 +59,14 @@ def test_synthetic_mouth_follows_its_own_source():
     frames = synthetic_mouth_stream(audio, sr, rng, max_lag_frames=0)
     dark_area = (frames < 53).mean(axis=(1, 2))  # the mouth cavity (grey <= 50) shows when it opens
     assert np.corrcoef(dark_area, gate[:: sr // 25])[0, 1] > 0.8
+
+
+def test_dynamic_mix_colours_each_talker_and_keeps_the_sum(tiny_corpus, tmp_path):
+    plain = make(tiny_corpus, tmp_path, split="val")[0]
+    coloured = make(tiny_corpus, tmp_path, split="val", coloration_prob=1.0)[0]
+    assert coloured["name"] == plain["name"]  # same talkers, crops and levels: only their tone differs
+    assert not torch.allclose(coloured["sources"], plain["sources"], atol=1e-3)
+    torch.testing.assert_close(coloured["sources"].pow(2).mean(-1), plain["sources"].pow(2).mean(-1), rtol=1e-3, atol=0)
+    torch.testing.assert_close(coloured["mix"], coloured["sources"].sum(0), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="coloration_prob"):
+        make(tiny_corpus, tmp_path, coloration_prob=1.5)

@@ -2,7 +2,9 @@
 
 Each item: two different speakers (from the same corpus), a random crop of one utterance each (shorter ones
 placed at a random offset), optional speed perturbation, a relative level drawn from [-snr, snr] dB, a random
-overall gain, optional background noise, and (optionally) a synthetic mouth stream per source. Items are a
+overall gain, optional background noise, optional random spectral coloration (`coloration_prob`,
+avss.data.coloration: a different equaliser per talker, drawn last so that it changes only the items' tone) and
+(optionally) a synthetic mouth stream per source. Items are a
 pure function of (seed, index) in the validation split, so validation sets are fixed. Training items come
 from a per-process random stream seeded by (seed, torch's process seed, DDP rank): distinct in every epoch,
 worker and rank, and reproducible after `lightning.seed_everything`.
@@ -26,6 +28,7 @@ import soxr
 import torch
 from torch.utils.data import Dataset
 
+from avss.data.coloration import random_coloration
 from avss.data.corpora import Corpus, load_corpus
 from avss.data.spatial import two_mic_images
 from avss.data.synthetic_mouths import synthetic_mouth_stream
@@ -59,7 +62,7 @@ class DynamicMixDataset(Dataset):
                  speed_perturb: float = 0.0, noise_dir: str | None = None, noise_snr: tuple = (10.0, 30.0),
                  noise_prob: float = 0.0, mouths: bool = False, partial_overlap_prob: float = 0.0,
                  n_src: int = 2, min_speech_rms_db: float = -45.0, channels: int = 1,
-                 enrollment_seconds: float | None = None):
+                 enrollment_seconds: float | None = None, coloration_prob: float = 0.0):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', not {split!r}")
         if channels not in (1, 2):
@@ -74,6 +77,9 @@ class DynamicMixDataset(Dataset):
         self.snr_range, self.gain_db, self.speed_perturb = snr_range, tuple(gain_db), speed_perturb
         self.noise_snr, self.noise_prob, self.mouths = tuple(noise_snr), noise_prob, mouths
         self.partial_overlap_prob, self.n_src = partial_overlap_prob, n_src
+        if not 0 <= coloration_prob <= 1:
+            raise ValueError(f"coloration_prob must be a probability in [0, 1], not {coloration_prob!r}")
+        self.coloration_prob = coloration_prob
         self.min_speech_rms = 10 ** (min_speech_rms_db / 20)
         self.pools, weights = [], []
         for spec in corpora:
@@ -167,6 +173,12 @@ class DynamicMixDataset(Dataset):
             level = _rms(mix)  # 2 channels: a different noise excerpt on each microphone
             mix = mix + (self._noise(rng, level) if self.channels == 1
                          else np.stack([self._noise(rng, level) for _ in range(2)]))
+        if self.coloration_prob:  # drawn last, so an item's talkers, crops and levels do not depend on it
+            for k in range(self.n_src):
+                if rng.random() < self.coloration_prob:
+                    tone = random_coloration(sources[k], rng, self.sample_rate)
+                    tone *= _rms(sources[k]) / _rms(tone)
+                    mix, sources[k] = mix + (tone - sources[k]), tone
         peak = np.max(np.abs(mix))
         if peak > 0.99:
             sources, mix = sources * (0.99 / peak), mix * (0.99 / peak)
