@@ -23,19 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
+from avss.inference.refine import DEFAULT_REFINEMENT, NO_REFINEMENT
 from avss.utils.results import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {  # name -> separate_array keywords
-    "one pass": {"shifts": 1, "flip_sign": False, "mixture_consistency": False, "spectral_filter": 0.0},
+    "one pass": NO_REFINEMENT,
     "one pass + consistency": {"shifts": 1, "flip_sign": False, "mixture_consistency": True, "spectral_filter": 0.0},
     "one pass + consistency + filter": {"shifts": 1, "flip_sign": False, "mixture_consistency": True,
                                         "spectral_filter": 0.7},
     "2 shifts x 2 signs": {"shifts": 2, "flip_sign": True, "mixture_consistency": False, "spectral_filter": 0.0},
     "2 shifts x 2 signs + consistency": {"shifts": 2, "flip_sign": True, "mixture_consistency": True,
                                          "spectral_filter": 0.0},
-    "2 shifts x 2 signs + consistency + filter (default)": {"shifts": 2, "flip_sign": True,
-                                                            "mixture_consistency": True, "spectral_filter": 0.7},
+    "2 shifts x 2 signs + consistency + filter (default)": DEFAULT_REFINEMENT,
     "4 shifts x 2 signs + consistency + filter": {"shifts": 4, "flip_sign": True, "mixture_consistency": True,
                                                   "spectral_filter": 0.7},
 }
@@ -77,9 +77,9 @@ def main(argv=None) -> int:
     from avss.metrics.separation import best_permutation, si_snr_improvement
     from avss.models.base import Separator
 
-    settings_run = {name: SETTINGS[name] for name in (args.only or SETTINGS) if name in SETTINGS}
-    if args.only and len(settings_run) != len(args.only):
+    if set(args.only or ()) - set(SETTINGS):
         parser.error(f"--only takes setting names: {sorted(SETTINGS)}")
+    settings_run = {name: SETTINGS[name] for name in args.only or SETTINGS}
     if args.filter_scan and SCAN_FROM not in settings_run:
         parser.error(f"--filter-scan needs the setting '{SCAN_FROM}'")
     torch.set_num_threads(args.threads)

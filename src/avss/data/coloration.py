@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import sosfilt
 
 
 def peaking_biquad(freq: float, gain_db: float, q: float, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,12 +50,13 @@ def random_coloration(x: np.ndarray, rng: np.random.Generator, sample_rate: int,
                       band: tuple[float, float] = (100.0, 6000.0)) -> np.ndarray:
     """`x` [..., L] through `sections` random peaking EQs and a random tilt (float32, same shape)."""
     top = min(band[1], 0.45 * sample_rate)
-    y = np.asarray(x, dtype=np.float64)
+    sections_ba = []
     for _ in range(sections):
         freq = math.exp(rng.uniform(math.log(band[0]), math.log(top)))
         octaves = rng.uniform(0.5, 2.0)
         q = math.sqrt(2 ** octaves) / (2 ** octaves - 1)
-        b, a = peaking_biquad(freq, rng.uniform(-max_gain_db, max_gain_db), q, sample_rate)
-        y = lfilter(b, a, y, axis=-1)
+        sections_ba.append(peaking_biquad(freq, rng.uniform(-max_gain_db, max_gain_db), q, sample_rate))
     b, a = tilt_filter(rng.uniform(-max_tilt_db, max_tilt_db), sample_rate)
-    return lfilter(b, a, y, axis=-1).astype(np.float32)
+    sections_ba.append((np.append(b, 0.0), np.append(a, 0.0)))  # the first-order tilt as a biquad
+    sos = np.array([np.concatenate([b, a]) for b, a in sections_ba])
+    return sosfilt(sos, np.asarray(x, dtype=np.float64), axis=-1).astype(np.float32)
