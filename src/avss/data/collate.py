@@ -50,3 +50,39 @@ def collate_batch(items: list[dict]) -> dict:
     if all("has_refs" in it for it in items):
         batch["has_refs"] = torch.tensor([bool(it["has_refs"]) for it in items], dtype=torch.bool)
     return batch
+
+
+class RandomLengthCollate:
+    """`collate_batch`, then the whole batch cut to one random window of `min_samples` up to its full length
+    (uniform length, uniform start), a new draw per batch. Models trained on fixed-length crops only can fail on
+    inputs much shorter than them (README "A learned second stage"); this varies the length without changing
+    what the dataset yields. Audio-only batches: the mixture and its sources are cut alike, so they still add up.
+    Of `tries` random starts the one that keeps most of the quietest source is used: a window where a talker is
+    silent would give a near-infinite SI-SNR loss (a digit or a partial overlap fills only part of a crop).
+    """
+
+    def __init__(self, min_samples: int, tries: int = 8):
+        if min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, got {min_samples}")
+        self.min_samples, self.tries = int(min_samples), max(1, int(tries))
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = collate_batch(items)
+        if "mouths" in batch:
+            raise ValueError("RandomLengthCollate cuts audio only; batches with mouths keep their length")
+        full = batch["mix"].shape[-1]
+        if full <= self.min_samples:
+            return batch
+        length = int(torch.randint(self.min_samples, full + 1, ()))
+        starts = torch.randint(0, full - length + 1, (self.tries,)).tolist()
+        start = starts[0]
+        if "sources" in batch and len(starts) > 1:
+            power = batch["sources"].pow(2)  # [B, S, L]
+            total = power.sum(-1).clamp_min(1e-12)
+            kept = [float((power[..., s:s + length].sum(-1) / total).min()) for s in starts]
+            start = starts[max(range(len(starts)), key=kept.__getitem__)]
+        for key in ("mix", "sources"):
+            if key in batch:
+                batch[key] = batch[key][..., start:start + length]
+        batch["lengths"] = (batch["lengths"] - start).clamp(0, length)
+        return batch

@@ -1,5 +1,6 @@
 from avss.models.base import EncoderMaskerDecoder, Separator
 from avss.models.convtasnet import ConvTasNet
+from avss.models.ensemble import Ensemble
 from avss.models.av_convtasnet import AVConvTasNet
 from avss.models.iianet import IIANet
 from avss.models.limuse import LiMuSE
