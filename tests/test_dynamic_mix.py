@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,22 @@ def test_dynamic_mix_colours_each_talker_and_keeps_the_sum(tiny_corpus, tmp_path
     torch.testing.assert_close(coloured["mix"], coloured["sources"].sum(0), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="coloration_prob"):
         make(tiny_corpus, tmp_path, coloration_prob=1.5)
+
+
+def test_train_and_validation_sets_with_different_item_seeds_hold_out_the_same_speakers(tiny_corpus, tmp_path):
+    train = make(tiny_corpus, tmp_path, split="train", seed=0)
+    for val_seed in (0, 1234, 7):
+        val = make(tiny_corpus, tmp_path, split="val", seed=val_seed)
+        assert not set(train.pools[0].speakers) & set(val.pools[0].speakers)
+        assert len(train.pools[0].speakers) + len(val.pools[0].speakers) == 4
+    corpus = load_corpus(tiny_corpus, r"^(\d+)-", 16000, cache_dir=tmp_path / "cache")
+    moved = make(tiny_corpus, tmp_path, split="val", seed=1234, split_seed=5)
+    assert sorted(moved.pools[0].speakers) == split_speakers(corpus, 2, seed=5)[1]
+
+
+def test_shipped_configs_validate_on_speakers_the_training_set_never_draws():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "configs"), version_base=None):
+        cfg = compose("train", overrides=["experiment=sudormrf_small_dm"])
+    assert cfg.data.val.split_seed == cfg.data.train.split_seed and cfg.data.val.seed != cfg.data.train.seed

@@ -7,7 +7,10 @@ avss.data.coloration: a different equaliser per talker, drawn last so that it ch
 (optionally) a synthetic mouth stream per source. Items are a
 pure function of (seed, index) in the validation split, so validation sets are fixed. Training items come
 from a per-process random stream seeded by (seed, torch's process seed, DDP rank): distinct in every epoch,
-worker and rank, and reproducible after `lightning.seed_everything`.
+worker and rank, and reproducible after `lightning.seed_everything`. Which speakers are held out depends on
+`split_seed` alone, never on `seed`, so a training and a validation set with different item seeds still split
+the speakers the same way (until 2026-12-01 the hold-out followed `seed`: the validation set, seed 1234, drew
+its 12 speakers from the training speakers of the seed-0 runs; README "The validation set").
 
 Options for multi-cue / multi-channel models (off by default; the default items are unchanged):
 * `channels=2`: the dry sources are placed at random, different directions around an anechoic 2-mic array
@@ -52,6 +55,7 @@ class DynamicMixDataset(Dataset):
         corpora: list of dicts for `load_corpus` (path, speaker_regex, ...) plus optional `weight` (sampling
             weight of the corpus) and `n_val_speakers` (speakers held out for the validation split).
         split: "train" (all but held-out speakers) or "val" (held-out speakers only).
+        split_seed: seed of the speaker hold-out; train and val sets must share it (they do by default).
         length: items per epoch.
         channels: 1 (mono mixtures) or 2 (anechoic 2-mic mixtures; see the module docstring).
         enrollment_seconds: if set, items carry `enrollment` [S, Le] utterances of each source's speaker.
@@ -62,7 +66,7 @@ class DynamicMixDataset(Dataset):
                  speed_perturb: float = 0.0, noise_dir: str | None = None, noise_snr: tuple = (10.0, 30.0),
                  noise_prob: float = 0.0, mouths: bool = False, partial_overlap_prob: float = 0.0,
                  n_src: int = 2, min_speech_rms_db: float = -45.0, channels: int = 1,
-                 enrollment_seconds: float | None = None, coloration_prob: float = 0.0):
+                 enrollment_seconds: float | None = None, coloration_prob: float = 0.0, split_seed: int = 0):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', not {split!r}")
         if channels not in (1, 2):
@@ -86,7 +90,7 @@ class DynamicMixDataset(Dataset):
             spec = dict(spec)
             weight, n_val = float(spec.pop("weight", 1.0)), int(spec.pop("n_val_speakers", 0))
             corpus = load_corpus(sample_rate=sample_rate, **spec)
-            train_spk, val_spk = split_speakers(corpus, n_val, seed)
+            train_spk, val_spk = split_speakers(corpus, n_val, split_seed)
             chosen = corpus.subset(val_spk if split == "val" else train_spk)
             if len(chosen.speakers) >= n_src:
                 self.pools.append(chosen)
