@@ -41,6 +41,16 @@ def build_from_config(config: dict) -> "Separator":
     return _import_target(target)(**config)
 
 
+def load_trained_weights(model: "Separator", path, setting: str, target: str) -> None:
+    """Load the weights saved at `path` into `model`, a part built from its config by a composite model.
+    ValueError unless the checkpoint holds the same model (`setting`/`target`: the config keys to name)."""
+    trained = Separator.from_pretrained(path)
+    if trained.config != model.config:
+        raise ValueError(f"{setting}={path} holds a different model than {target} "
+                         f"({trained.config['_target_']}); give its config as {target}")
+    model.load_state_dict(trained.state_dict())
+
+
 class Separator(nn.Module):
     sample_rate: int = 16000
     n_src: int = 2  # output tracks per forward call

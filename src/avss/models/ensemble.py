@@ -18,7 +18,7 @@ import itertools
 import torch
 from torch import nn
 
-from avss.models.base import Separator, build_from_config, plain_config
+from avss.models.base import Separator, build_from_config, load_trained_weights, plain_config
 from avss.utils.weight_files import skipping_weight_files
 
 
@@ -56,11 +56,7 @@ class Ensemble(Separator):
             if len(member_weights) != len(members):
                 raise ValueError(f"member_weights has {len(member_weights)} paths for {len(members)} members")
             for index, (member, path) in enumerate(zip(self.members, member_weights)):
-                trained = Separator.from_pretrained(path)
-                if trained.config != member.config:
-                    raise ValueError(f"member_weights[{index}]={path} holds a different model than members[{index}] "
-                                     f"({trained.config['_target_']}); give its config as the member")
-                member.load_state_dict(trained.state_dict())
+                load_trained_weights(member, path, f"member_weights[{index}]", f"members[{index}]")
         first = self.members[0]
         for index, member in enumerate(self.members):
             if member.needs_visual or member.in_channels != 1 or member.task != "separation":

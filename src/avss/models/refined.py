@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from avss.models.base import Separator, build_from_config, plain_config
+from avss.models.base import Separator, build_from_config, load_trained_weights, plain_config
 from avss.nn.consistency import consistent_tracks
 from avss.nn.spectral_refiner import SpectralRefiner
 from avss.utils.weight_files import skipping_weight_files
@@ -22,11 +22,7 @@ class Refined(Separator):
         super().__init__()
         self.base = build_from_config(plain_config(base))
         if base_weights and not skipping_weight_files():
-            trained = Separator.from_pretrained(base_weights)
-            if trained.config != self.base.config:
-                raise ValueError(f"base_weights={base_weights} holds a different model than `base` "
-                                 f"({trained.config['_target_']}); give its config as `base`")
-            self.base.load_state_dict(trained.state_dict())
+            load_trained_weights(self.base, base_weights, "base_weights", "`base`")
         if sample_rate is not None and sample_rate != self.base.sample_rate:
             raise ValueError(f"sample_rate={sample_rate} differs from the base model's {self.base.sample_rate}")
         if self.base.needs_visual or self.base.in_channels != 1 or self.base.task != "separation":
