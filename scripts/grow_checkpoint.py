@@ -1,6 +1,6 @@
 """Deepen a trained SuDoRM-RF checkpoint without changing what it computes (avss.models.growth), to train on.
 
-    python scripts/grow_checkpoint.py checkpoints/default.pt grown.pt --blocks 16
+    python scripts/grow_checkpoint.py checkpoints/sudormrf_small_dm.pt grown.pt --blocks 16
     python train.py experiment=sudormrf_small_dm model.blocks=16 init_from=grown.pt ...
 """
 from __future__ import annotations

@@ -43,3 +43,24 @@ def test_refiner_recipe_is_the_run_that_made_the_refined_checkpoint():
     assert Path(CONFIGS.parent, cfg.model.base_weights).is_file()  # the frozen base ships with the repo
     assert (cfg.scheduler.T_max, cfg.data.train.length, cfg.data.train.segment) == (12, 2400, 4.0)
     assert "ema" in cfg.callbacks
+
+
+CYCLE_OVERRIDES = ["experiment=sudormrf_small_dm", "model.blocks=16", "trainer=ddp", "trainer.strategy=ddp",
+                   "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+                   "trainer.sync_batchnorm=false", "threads=1", "data.batch_size=2", "data.train.segment=4.0",
+                   "callbacks=ema", "optimizer.lr=8e-5", "scheduler=cosine", "scheduler.T_max=12",
+                   "scheduler.eta_min=1.0e-5", "trainer.max_epochs=12", "task_name=sudormrf16_dm"]
+
+
+def test_16_block_recipe_is_the_command_line_of_the_shipped_models_last_cycle():
+    from omegaconf import OmegaConf
+    recipe = OmegaConf.to_container(train_config("experiment=sudormrf16_dm"))
+    assert recipe == OmegaConf.to_container(train_config(*CYCLE_OVERRIDES))
+    assert recipe["model"]["blocks"] == 16 and recipe["trainer"]["max_epochs"] == recipe["scheduler"]["T_max"]
+
+
+def test_shipped_checkpoint_has_the_architecture_of_model_sudormrf_small_16():
+    from avss.training.run import load_initial_weights
+    model = instantiate(train_config("model=sudormrf_small_16").model)
+    assert model.config["blocks"] == 16
+    load_initial_weights(model, CONFIGS.parent / "checkpoints" / "default.pt")  # raises on any config difference
