@@ -74,6 +74,16 @@ def test_dynamic_mix_colours_each_talker_and_keeps_the_sum(tiny_corpus, tmp_path
         make(tiny_corpus, tmp_path, coloration_prob=1.5)
 
 
+def test_dynamic_mix_shifts_formants_of_each_talker_and_keeps_the_sum(tiny_corpus, tmp_path):
+    plain = make(tiny_corpus, tmp_path, split="val")[0]
+    shifted = make(tiny_corpus, tmp_path, split="val", formant_shift=0.2)[0]
+    assert shifted["name"] == plain["name"]  # same talkers: the shift is drawn after them
+    assert not torch.allclose(shifted["sources"], plain["sources"], atol=1e-3)
+    torch.testing.assert_close(shifted["mix"], shifted["sources"].sum(0), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="formant_shift"):
+        make(tiny_corpus, tmp_path, formant_shift=0.6)
+
+
 def test_train_and_validation_sets_with_different_item_seeds_hold_out_the_same_speakers(tiny_corpus, tmp_path):
     train = make(tiny_corpus, tmp_path, split="train", seed=0)
     for val_seed in (0, 1234, 7):

@@ -3,8 +3,9 @@
 Each item: two different speakers (from the same corpus), a random crop of one utterance each (shorter ones
 placed at a random offset), optional speed perturbation, a relative level drawn from [-snr, snr] dB, a random
 overall gain, optional background noise, optional random spectral coloration (`coloration_prob`,
-avss.data.coloration: a different equaliser per talker, drawn last so that it changes only the items' tone) and
-(optionally) a synthetic mouth stream per source. Items are a
+avss.data.coloration: a different equaliser per talker, drawn last so that it changes only the items' tone),
+optional formant shifting (`formant_shift`, avss.data.formants: each talker's vocal tract scaled by a factor
+uniform in 1 +- formant_shift, pitch and timing unchanged) and (optionally) a synthetic mouth stream per source. Items are a
 pure function of (seed, index) in the validation split, so validation sets are fixed. Training items come
 from a per-process random stream seeded by (seed, torch's process seed, DDP rank): distinct in every epoch,
 worker and rank, and reproducible after `lightning.seed_everything`. Which speakers are held out depends on
@@ -32,6 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from avss.data.coloration import random_coloration
+from avss.data.formants import shift_formants
 from avss.data.corpora import Corpus, load_corpus
 from avss.data.spatial import two_mic_images
 from avss.data.synthetic_mouths import synthetic_mouth_stream
@@ -66,7 +68,8 @@ class DynamicMixDataset(Dataset):
                  speed_perturb: float = 0.0, noise_dir: str | None = None, noise_snr: tuple = (10.0, 30.0),
                  noise_prob: float = 0.0, mouths: bool = False, partial_overlap_prob: float = 0.0,
                  n_src: int = 2, min_speech_rms_db: float = -45.0, channels: int = 1,
-                 enrollment_seconds: float | None = None, coloration_prob: float = 0.0, split_seed: int = 0):
+                 enrollment_seconds: float | None = None, coloration_prob: float = 0.0, split_seed: int = 0,
+                 formant_shift: float = 0.0):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', not {split!r}")
         if channels not in (1, 2):
@@ -84,6 +87,9 @@ class DynamicMixDataset(Dataset):
         if not 0 <= coloration_prob <= 1:
             raise ValueError(f"coloration_prob must be a probability in [0, 1], not {coloration_prob!r}")
         self.coloration_prob = coloration_prob
+        if not 0 <= formant_shift < 0.5:
+            raise ValueError(f"formant_shift must be in [0, 0.5) (e.g. 0.1 for factors 0.9-1.1), not {formant_shift!r}")
+        self.formant_shift = formant_shift
         self.min_speech_rms = 10 ** (min_speech_rms_db / 20)
         self.pools, weights = [], []
         for spec in corpora:
@@ -155,6 +161,9 @@ class DynamicMixDataset(Dataset):
             speed = float(rng.uniform(1 - self.speed_perturb, 1 + self.speed_perturb)) if self.speed_perturb else 1.0
             u = int(rng.integers(len(utts)))
             src, span = self._crop_with_span(utts[u], rng, speed)
+            if self.formant_shift:  # independent of speed, which moves pitch and formants together
+                src = shift_formants(src, float(rng.uniform(1 - self.formant_shift, 1 + self.formant_shift)),
+                                     self.sample_rate)
             sources.append(src / _rms(src))
             used.append((utts, u, span))
         if self.partial_overlap_prob and rng.random() < self.partial_overlap_prob:
