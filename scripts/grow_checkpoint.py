@@ -1,7 +1,7 @@
 """Deepen a trained SuDoRM-RF checkpoint without changing what it computes (avss.models.growth), to train on.
 
     python scripts/grow_checkpoint.py checkpoints/sudormrf_small_dm.pt grown.pt --blocks 16
-    python train.py experiment=sudormrf_small_dm model.blocks=16 init_from=grown.pt ...
+    python train.py experiment=sudormrf16_dm init_from=grown.pt [optimizer.lr=1.5e-4 scheduler.T_max=14 trainer.max_epochs=14]
 """
 from __future__ import annotations
 

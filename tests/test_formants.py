@@ -46,10 +46,10 @@ def test_factor_one_is_the_identity_and_out_of_range_factors_are_refused():
 
 
 def test_a_tiny_shift_changes_a_signal_only_slightly():
-    """The STFT path itself is transparent: a 1.001 shift leaves the waveform within 1 % (-40 dB) of the input."""
+    """The STFT path itself is transparent: a 1.001 shift leaves the waveform within -40 dB of the input."""
     x = np.random.default_rng(0).standard_normal(RATE)
     y = shift_formants(x, 1.001, RATE)
-    assert np.sum((y - x) ** 2) / np.sum(x ** 2) < 1e-2
+    assert np.sum((y - x) ** 2) / np.sum(x ** 2) < 1e-4
 
 
 def test_warp_reads_values_at_f_over_factor():

@@ -33,8 +33,8 @@ import torch
 from torch.utils.data import Dataset
 
 from avss.data.coloration import random_coloration
-from avss.data.formants import shift_formants
 from avss.data.corpora import Corpus, load_corpus
+from avss.data.formants import shift_formants
 from avss.data.spatial import two_mic_images
 from avss.data.synthetic_mouths import synthetic_mouth_stream
 from avss.io.audio import AUDIO_EXTENSIONS, load_audio
