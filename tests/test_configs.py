@@ -60,7 +60,7 @@ def test_16_block_recipe_is_the_command_line_of_the_shipped_models_last_cycle():
 
 
 def test_shipped_checkpoint_has_the_architecture_of_model_sudormrf_small_16():
-    from avss.training.run import load_initial_weights
+    from avss.models.base import load_trained_weights
     model = instantiate(train_config("model=sudormrf_small_16").model)
     assert model.config["blocks"] == 16
-    load_initial_weights(model, CONFIGS.parent / "checkpoints" / "default.pt")  # raises on any config difference
+    load_trained_weights(model, CONFIGS.parent / "checkpoints" / "default.pt")  # raises on any config difference

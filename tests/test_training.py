@@ -192,13 +192,13 @@ def test_validate_only_scores_weights_as_training_validated_them_and_writes_noth
 
 
 def test_init_from_names_the_architecture_mismatch(tmp_path):
-    from avss.training.run import load_initial_weights
+    from avss.models.base import load_trained_weights
 
     tiny_model().save_pretrained(tmp_path / "small.pt")
     wider = ConvTasNet(sample_rate=8000, n_filters=48, kernel_size=16, bottleneck=16, hidden=32, skip=16, blocks=3,
                        repeats=1)
     with pytest.raises(ValueError, match=r"small\.pt.*\['n_filters'\].*ConvTasNet"):
-        load_initial_weights(wider, tmp_path / "small.pt")
+        load_trained_weights(wider, tmp_path / "small.pt")
 
 
 def test_train_py_runs_ddp_on_two_cpu_processes(tiny_corpus, tmp_path):

@@ -41,13 +41,17 @@ def build_from_config(config: dict) -> "Separator":
     return _import_target(target)(**config)
 
 
-def load_trained_weights(model: "Separator", path, setting: str, target: str) -> None:
-    """Load the weights saved at `path` into `model`, a part built from its config by a composite model.
-    ValueError unless the checkpoint holds the same model (`setting`/`target`: the config keys to name)."""
+def load_trained_weights(model: "Separator", path, setting: str = "init_from", target: str = "the configured one",
+                         hint: str = "choose the matching model= config") -> None:
+    """Copy the weights saved at `path` (`.pt` or `.ckpt`) into `model`, which must have the same config:
+    fine-tuning, or a part of a composite model. ValueError naming the differing config keys otherwise
+    (`setting`: the option that gave `path`; `target`: what it was loaded into; `hint`: what to do)."""
     trained = Separator.from_pretrained(path)
     if trained.config != model.config:
-        raise ValueError(f"{setting}={path} holds a different model than {target} "
-                         f"({trained.config['_target_']}); give its config as {target}")
+        differing = sorted(k for k in set(trained.config) | set(model.config)
+                           if trained.config.get(k) != model.config.get(k))
+        raise ValueError(f"{setting}={path} holds a different model than {target} (it differs in {differing}; "
+                         f"the checkpoint holds {trained.config['_target_']}); {hint}")
     model.load_state_dict(trained.state_dict())
 
 
@@ -80,6 +84,11 @@ class Separator(nn.Module):
                 self.config = {"_target_": f"{cls.__module__}.{cls.__qualname__}", **arguments}
 
         cls.__init__ = init_and_record
+
+    @property
+    def separates_mono_audio(self) -> bool:
+        """Single-channel, audio-only separation: the models a composite (Refined, Ensemble) can build on."""
+        return not self.needs_visual and self.in_channels == 1 and self.task == "separation"
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -56,10 +56,11 @@ class Ensemble(Separator):
             if len(member_weights) != len(members):
                 raise ValueError(f"member_weights has {len(member_weights)} paths for {len(members)} members")
             for index, (member, path) in enumerate(zip(self.members, member_weights)):
-                load_trained_weights(member, path, f"member_weights[{index}]", f"members[{index}]")
+                load_trained_weights(member, path, f"member_weights[{index}]", f"members[{index}]",
+                                     f"give its config as members[{index}]")
         first = self.members[0]
         for index, member in enumerate(self.members):
-            if member.needs_visual or member.in_channels != 1 or member.task != "separation":
+            if not member.separates_mono_audio:
                 raise ValueError(f"members[{index}] ({type(member).__name__}): an ensemble takes single-channel, "
                                  "audio-only separation models")
             if (member.sample_rate, member.n_src) != (first.sample_rate, first.n_src):

@@ -22,10 +22,10 @@ class Refined(Separator):
         super().__init__()
         self.base = build_from_config(plain_config(base))
         if base_weights and not skipping_weight_files():
-            load_trained_weights(self.base, base_weights, "base_weights", "`base`")
+            load_trained_weights(self.base, base_weights, "base_weights", "`base`", "give its config as `base`")
         if sample_rate is not None and sample_rate != self.base.sample_rate:
             raise ValueError(f"sample_rate={sample_rate} differs from the base model's {self.base.sample_rate}")
-        if self.base.needs_visual or self.base.in_channels != 1 or self.base.task != "separation":
+        if not self.base.separates_mono_audio:
             raise ValueError("Refined needs a single-channel, audio-only separation model as its base")
         self.sample_rate, self.n_src = self.base.sample_rate, self.base.n_src
         self.refiner = SpectralRefiner(n_src=self.n_src, **(plain_config(refiner) or {}))

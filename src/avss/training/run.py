@@ -8,22 +8,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from avss.models.base import Separator
+from avss.models.base import load_trained_weights
 from avss.training.module import SeparationTask
 
 log = logging.getLogger("avss.train")
-
-
-def load_initial_weights(model: Separator, path) -> None:
-    """Copy the weights of a trained model (`.pt` or `.ckpt`) into `model`, which must have the same
-    architecture: fine-tuning, or a fresh optimiser and schedule on top of an earlier run."""
-    source = Separator.from_pretrained(path)
-    if source.config != model.config:
-        differing = sorted(k for k in set(source.config) | set(model.config)
-                           if source.config.get(k) != model.config.get(k))
-        raise ValueError(f"init_from={path}: its model differs from the configured one in {differing}; "
-                         f"choose the matching model= config (the checkpoint holds {source.config['_target_']})")
-    model.load_state_dict(source.state_dict())
 
 
 def train(cfg: DictConfig) -> dict:
@@ -36,7 +24,7 @@ def train(cfg: DictConfig) -> dict:
         torch.set_num_threads(int(cfg.threads))
     model = instantiate(cfg.model)
     if cfg.get("init_from"):
-        load_initial_weights(model, cfg.init_from)
+        load_trained_weights(model, cfg.init_from)
         log.info("weights from %s", cfg.init_from)
     task = SeparationTask(model, loss=cfg.loss, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler"),
                           scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"))
