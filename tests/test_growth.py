@@ -8,7 +8,7 @@ import torch
 
 from avss.losses import SeparationLoss
 from avss.models import Separator, SuDoRMRF
-from avss.models.growth import deepen
+from avss.models.growth import deepen, extend_pyramid
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,6 +58,28 @@ def test_block_counts_that_are_not_multiples_are_refused():
         deepen(torch.nn.Linear(2, 2), 4)
 
 
+def test_coarser_levels_keep_the_function_and_start_learning():
+    model = trained_tiny()
+    grown = extend_pyramid(model, 5)
+    assert grown.config["depth"] == 5 and all(len(block.levels) == 5 for block in grown.masker.blocks)
+    x = torch.randn(2, 3000)
+    torch.testing.assert_close(grown(x), model(x), rtol=0, atol=1e-6)
+    new_gain = grown.masker.blocks[0].levels[3][-1].weight
+    assert new_gain.abs().max() == 0
+    grown.train()
+    optimiser = torch.optim.SGD(grown.parameters(), lr=0.1)
+    optimiser.zero_grad()
+    SeparationLoss()(grown(torch.randn(2, 1600)), torch.randn(2, 2, 1600))[0].backward()
+    optimiser.step()
+    assert new_gain.abs().max() > 0
+    started = extend_pyramid(model, 4, start_gain=0.5).masker.blocks[0]
+    torch.testing.assert_close(started.levels[3][0].weight, started.levels[2][0].weight)
+    torch.testing.assert_close(started.levels[3][-1].weight, 0.5 * started.levels[2][-1].weight)
+    assert not torch.allclose(extend_pyramid(model, 4, start_gain=0.5)(x), model(x), atol=1e-4)
+    with pytest.raises(ValueError, match="at least the model's 3 pyramid levels"):
+        extend_pyramid(model, 2)
+
+
 def test_script_writes_a_checkpoint_that_loads_with_its_lineage(tmp_path):
     model = trained_tiny()
     model.save_pretrained(tmp_path / "small.pt", step=123)
@@ -70,3 +92,19 @@ def test_script_writes_a_checkpoint_that_loads_with_its_lineage(tmp_path):
     assert deep.pretrained_info["step"] == 123 and deep.pretrained_info["blocks_before"] == 2
     x = torch.randn(1, 2000)
     torch.testing.assert_close(deep(x), model(x), rtol=0, atol=1e-6)
+
+
+def test_script_grows_blocks_and_depth_together_and_needs_one_of_them(tmp_path):
+    model = trained_tiny()
+    model.save_pretrained(tmp_path / "small.pt")
+    script = [sys.executable, str(ROOT / "scripts" / "grow_checkpoint.py"), str(tmp_path / "small.pt"),
+              str(tmp_path / "grown.pt")]
+    done = subprocess.run(script + ["--blocks", "4", "--depth", "4"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    grown = Separator.from_pretrained(tmp_path / "grown.pt")
+    assert (grown.config["blocks"], grown.config["depth"]) == (4, 4)
+    assert grown.pretrained_info["depth_before"] == 3
+    x = torch.randn(1, 2000)
+    torch.testing.assert_close(grown(x), model(x), rtol=0, atol=1e-6)
+    refused = subprocess.run(script, capture_output=True, text=True)
+    assert refused.returncode != 0 and "give --blocks, --depth or both" in refused.stderr

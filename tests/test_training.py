@@ -43,6 +43,29 @@ def test_a_few_steps_reduce_the_loss():
     assert losses[-1] < losses[0] - 5.0  # at least 5 dB SI-SNR better
 
 
+def test_mixture_consistency_makes_the_scored_tracks_sum_to_the_mixture():
+    torch.manual_seed(0)
+    batch = fixed_batch()
+    plain = SeparationTask(tiny_model())
+    consistent = SeparationTask(tiny_model(), mixture_consistency=True)
+    consistent.model.load_state_dict(plain.model.state_dict())
+    raw, made = plain(batch["mix"]), consistent(batch["mix"])
+    assert (raw.sum(1) - batch["mix"]).abs().max() > 1e-2
+    torch.testing.assert_close(made.sum(1), batch["mix"], rtol=0, atol=1e-4)
+    loss = consistent.training_step(batch, 0)
+    loss.backward()
+    assert consistent.model.encoder.conv.weight.grad.abs().max() > 0
+    assert consistent.hparams["mixture_consistency"] is True
+
+
+def test_mixture_consistency_is_refused_for_models_that_do_not_separate_mono_audio():
+    from avss.models import AVConvTasNet
+
+    with pytest.raises(ValueError, match="mixture_consistency=true needs a separator of mono audio; AVConvTasNet"):
+        SeparationTask(AVConvTasNet(sample_rate=8000, n_filters=16, kernel_size=16, bottleneck=8, hidden=16,
+                                    skip=8, blocks=2, repeats=2), mixture_consistency=True)
+
+
 class ListData(torch.utils.data.Dataset):
     def __init__(self, n):
         self.batch = fixed_batch()

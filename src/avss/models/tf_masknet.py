@@ -7,7 +7,8 @@ The masker sees the power-law compressed magnitude and/or complex spectrum of th
 sigmoid mask on the mixture phase instead); training is end to end on the waveform (SI-SNR after the iSTFT).
 Maskers: `blstm` (residual BLSTM stack, as in uPIT-style separators) or `tcn`
 (Conv-TasNet's temporal convolution network over STFT frames). Measured so far (README): it trains 6-8x more
-audio per CPU-second than `convtasnet_small` but learns much less per hour of audio; not yet understood.
+audio per CPU-second than `convtasnet_small` but learns much less per hour of audio. It fits a fixed batch fast
+(scripts/fit_fixed_batch.py), so what fails is generalisation, not the masking path.
 """
 from __future__ import annotations
 

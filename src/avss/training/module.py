@@ -11,21 +11,28 @@ from hydra.utils import instantiate
 
 from avss.losses import SeparationLoss, si_snr
 from avss.models.base import Separator, plain_config
+from avss.nn.consistency import consistent_tracks
 from avss.training.audio_logging import log_audio
 
 
 class SeparationTask(L.LightningModule):
     def __init__(self, model: Separator, loss: str = "si_snr", optimizer: dict | None = None,
                  scheduler: dict | None = None,
-                 scheduler_monitor: str = "val/loss", n_audio_examples: int = 2):
+                 scheduler_monitor: str = "val/loss", n_audio_examples: int = 2,
+                 mixture_consistency: bool = False):
         super().__init__()
+        if mixture_consistency and not model.separates_mono_audio:
+            raise ValueError(f"mixture_consistency=true needs a separator of mono audio; {type(model).__name__} is "
+                             "not one (set mixture_consistency=false)")
         self.model = model
         self.optimizer_cfg, self.scheduler_cfg = plain_config(optimizer), plain_config(scheduler)
         self.save_hyperparameters({"model_config": model.config, "loss": loss,
                                    "optimizer": self.optimizer_cfg, "scheduler": self.scheduler_cfg,
-                                   "scheduler_monitor": scheduler_monitor})
+                                   "scheduler_monitor": scheduler_monitor,
+                                   "mixture_consistency": mixture_consistency})
         self.scheduler_monitor, self.n_audio_examples = scheduler_monitor, n_audio_examples
         self.criterion = SeparationLoss(loss, pit=model.task == "separation")
+        self.mixture_consistency = mixture_consistency
         self.audio_seconds_seen = 0.0
 
     # ---- batches: dataset dicts -> model inputs/targets ------------------------------------------------------
@@ -48,11 +55,14 @@ class SeparationTask(L.LightningModule):
         return mix, {k: batch[k] for k in wanted}, sources
 
     def forward(self, mix, **inputs):
-        return self.model(mix, **inputs)
+        """The model's tracks; with `mixture_consistency`, made to sum to the mixture (as the test-time refinement
+        does), so that the loss and validation score what inference will use."""
+        est = self.model(mix, **inputs)
+        return consistent_tracks(est, mix) if self.mixture_consistency else est
 
     def training_step(self, batch, batch_idx):
         mix, inputs, target = self.prepare(batch)
-        est = self.model(mix, **inputs)
+        est = self(mix, **inputs)
         loss, _ = self.criterion(est, target)
         self.log("train/loss", loss, prog_bar=True, batch_size=mix.shape[0])
         self.count_audio(batch)
@@ -66,7 +76,7 @@ class SeparationTask(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         mix, inputs, target = self.prepare(batch)
-        est = self.model(mix, **inputs)
+        est = self(mix, **inputs)
         loss, est = self.criterion(est, target)
         lengths = batch.get("lengths")
         if lengths is not None and self.model.task == "extraction":

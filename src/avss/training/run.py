@@ -27,7 +27,8 @@ def train(cfg: DictConfig) -> dict:
         load_trained_weights(model, cfg.init_from)
         log.info("weights from %s", cfg.init_from)
     task = SeparationTask(model, loss=cfg.loss, optimizer=cfg.optimizer, scheduler=cfg.get("scheduler"),
-                          scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"))
+                          scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"),
+                          mixture_consistency=cfg.get("mixture_consistency", False))
     datamodule = instantiate(cfg.data)
     if cfg.get("validate_only"):
         trainer = instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False)
