@@ -8,7 +8,8 @@ from avss.models.mossformer import MossFormer, MossFormer2
 from avss.models.refined import Refined
 from avss.models.rtfsnet import RTFSNet
 from avss.models.sudormrf import SuDoRMRF
+from avss.models.tf_gridlite import TFGridLite
 from avss.models.tf_masknet import TFMaskNet
 
 __all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
-           "Refined", "RTFSNet", "SuDoRMRF", "TFMaskNet"]
+           "Refined", "RTFSNet", "SuDoRMRF", "TFGridLite", "TFMaskNet"]

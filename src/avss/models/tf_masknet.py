@@ -25,7 +25,42 @@ FEATURES = {"complex": 2, "magnitude": 1, "both": 3}  # input planes per frequen
 MASKS = {"complex": 2, "magnitude": 1}  # output planes per frequency bin and speaker
 
 
-class TFMaskNet(Separator):
+class ComplexMaskSeparator(Separator):
+    """Shared frame of the STFT-masking models: level-normalised STFT in, one complex mask per speaker from
+    `estimate_masks` ([B, 2, F, T] -> [B, S, 2, F, T]), masked spectra back through the iSTFT. Subclasses set
+    `encoder` (STFTEncoder) and `decoder` (ISTFTDecoder)."""
+
+    def analyze(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture [B, L] -> (STFT of the level-normalised mixture [B, 2, F, T], level [B, 1])."""
+        scale = mix.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-5)  # level-free; silence stays finite
+        return self.encoder(mix / scale), scale
+
+    def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply_masks(self, masks: torch.Tensor, spec: torch.Tensor, scale: torch.Tensor, length: int) -> torch.Tensor:
+        """Complex multiplication of each mask with the mixture spectrum, iSTFT, level restored: [B, S, L]."""
+        re = masks[:, :, 0] * spec[:, None, 0] - masks[:, :, 1] * spec[:, None, 1]
+        im = masks[:, :, 0] * spec[:, None, 1] + masks[:, :, 1] * spec[:, None, 0]
+        est = self.decoder(torch.stack([re, im], dim=2), length)
+        return est * scale.unsqueeze(1)
+
+    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        spec, scale = self.analyze(mix)
+        return self.apply_masks(self.estimate_masks(spec), spec, scale, mix.shape[-1])
+
+    def export_parts(self):
+        def prepare(mix):
+            spec, scale = self.analyze(mix)
+            return (spec,), (spec, scale, mix.shape[-1])
+
+        def finish(masks, state):
+            return self.apply_masks(masks, *state)
+
+        return prepare, ExportCore(self, "estimate_masks"), finish
+
+
+class TFMaskNet(ComplexMaskSeparator):
     def __init__(self, n_src: int = 2, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128,
                  masker: str = "blstm", dim: int = 256, hidden: int = 256, layers: int = 4, dropout: float = 0.0,
                  tcn_blocks: int = 8, tcn_kernel: int = 3, compress: float = 0.3, features: str = "complex",
@@ -67,11 +102,6 @@ class TFMaskNet(Separator):
             planes.append(spec * mag.pow(self.compress - 1))
         return torch.cat(planes, dim=1).reshape(b, -1, t).transpose(1, 2)
 
-    def analyze(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mixture [B, L] -> (STFT of the level-normalised mixture [B, 2, F, T], level [B, 1])."""
-        scale = mix.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-5)  # level-free; silence stays finite
-        return self.encoder(mix / scale), scale
-
     def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
         """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own).
         mask="magnitude": a sigmoid mask in [0, 1] that keeps the mixture phase (imaginary part 0)."""
@@ -85,24 +115,3 @@ class TFMaskNet(Separator):
         if self.mask == "magnitude":
             masks = torch.cat([torch.sigmoid(masks), torch.zeros_like(masks)], dim=2)
         return masks
-
-    def apply_masks(self, masks: torch.Tensor, spec: torch.Tensor, scale: torch.Tensor, length: int) -> torch.Tensor:
-        """Complex multiplication of each mask with the mixture spectrum, iSTFT, level restored: [B, S, L]."""
-        re = masks[:, :, 0] * spec[:, None, 0] - masks[:, :, 1] * spec[:, None, 1]
-        im = masks[:, :, 0] * spec[:, None, 1] + masks[:, :, 1] * spec[:, None, 0]
-        est = self.decoder(torch.stack([re, im], dim=2), length)
-        return est * scale.unsqueeze(1)
-
-    def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
-        spec, scale = self.analyze(mix)
-        return self.apply_masks(self.estimate_masks(spec), spec, scale, mix.shape[-1])
-
-    def export_parts(self):
-        def prepare(mix):
-            spec, scale = self.analyze(mix)
-            return (spec,), (spec, scale, mix.shape[-1])
-
-        def finish(masks, state):
-            return self.apply_masks(masks, *state)
-
-        return prepare, ExportCore(self, "estimate_masks"), finish
