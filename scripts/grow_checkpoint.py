@@ -38,7 +38,8 @@ def main(argv=None) -> None:
     info = {**model.pretrained_info, "grown_from": str(args.source), "blocks_before": len(model.masker.blocks),
             "depth_before": model.config["depth"]}
     grown.save_pretrained(args.target, **info)
-    print(f"{args.target}: {grown.config['blocks']} blocks of depth {grown.config['depth']}, {sum(p.numel() for p in grown.parameters()) / 1e6:.3f} M "
+    size = sum(p.numel() for p in grown.parameters()) / 1e6
+    print(f"{args.target}: {grown.config['blocks']} blocks of depth {grown.config['depth']}, {size:.3f} M "
           f"parameters; largest output difference from {args.source} on 1 s of noise: {gap:.2e}")
 
 

@@ -76,6 +76,10 @@ def test_coarser_levels_keep_the_function_and_start_learning():
     torch.testing.assert_close(started.levels[3][0].weight, started.levels[2][0].weight)
     torch.testing.assert_close(started.levels[3][-1].weight, 0.5 * started.levels[2][-1].weight)
     assert not torch.allclose(extend_pyramid(model, 4, start_gain=0.5)(x), model(x), atol=1e-4)
+    torch.manual_seed(1)
+    channel_norm = SuDoRMRF(sample_rate=16000, n_filters=16, kernel_size=16, bottleneck=8, hidden=16, blocks=1,
+                            depth=2, norm="cLN").eval()
+    torch.testing.assert_close(extend_pyramid(channel_norm, 3)(x), channel_norm(x), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="at least the model's 3 pyramid levels"):
         extend_pyramid(model, 2)
 

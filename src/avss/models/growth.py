@@ -64,7 +64,7 @@ def extend_pyramid(model: SuDoRMRF, depth: int, start_gain: float = 0.0) -> SuDo
             for level in block.levels[old:]:
                 if start_gain:
                     level.load_state_dict(coarsest.state_dict())
-                norm = level[-1]
-                norm.weight.copy_(start_gain * coarsest[-1].weight)
-                norm.bias.copy_(start_gain * coarsest[-1].bias)
+                norm, trained = (getattr(n, "norm", n) for n in (level[-1], coarsest[-1]))  # cLN wraps a LayerNorm
+                norm.weight.copy_(start_gain * trained.weight.view_as(norm.weight))
+                norm.bias.copy_(start_gain * trained.bias.view_as(norm.bias))
     return grown.train(model.training)
