@@ -51,6 +51,8 @@ def main(argv=None) -> int:
 
     import torch
 
+    from avss.inference import separate_array
+    from avss.inference.refine import NO_REFINEMENT
     from avss.metrics.separation import best_permutation, si_snr_improvement
     from avss.models.base import Separator
 
@@ -64,8 +66,7 @@ def main(argv=None) -> int:
     whole, per_window = [], {w: [] for w in args.windows}
     for index in range(count):
         mix, refs = items[index]["mix"].numpy(), items[index]["sources"].numpy()
-        with torch.no_grad():
-            est = model(torch.from_numpy(mix)[None])[0].numpy()
+        est = separate_array(model, mix, model.sample_rate, chunk_seconds=None, **NO_REFINEMENT)
         perm, _ = best_permutation(est, refs)
         whole.append(float(si_snr_improvement(est[list(perm)], refs, mix).mean()))
         for seconds in args.windows:

@@ -20,6 +20,16 @@ from avss.models.base import build_from_config
 from avss.models.sudormrf import SuDoRMRF
 
 
+def _rebuilt_with(model: SuDoRMRF, state: dict, is_new, caller: str, **changes) -> SuDoRMRF:
+    """The model's config with `changes`, built and loaded with `state`; only keys for which `is_new(key)` holds
+    may be left out (they keep their fresh initialisation)."""
+    grown = build_from_config({**model.config, **changes})
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    if unexpected or not all(is_new(key) for key in missing):
+        raise RuntimeError(f"{caller}: weights outside the grown parts do not match: {unexpected or missing}")
+    return grown
+
+
 def deepen(model: SuDoRMRF, blocks: int) -> SuDoRMRF:
     """A new SuDoRM-RF with `blocks` U-ConvBlocks (a multiple of the model's) computing the same function."""
     if not isinstance(model, SuDoRMRF):
@@ -27,11 +37,8 @@ def deepen(model: SuDoRMRF, blocks: int) -> SuDoRMRF:
     old = len(model.masker.blocks)
     if blocks < old or blocks % old:
         raise ValueError(f"blocks={blocks}: give a multiple of the model's {old} blocks")
-    grown = build_from_config({**model.config, "blocks": blocks})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("masker.blocks.")}
-    missing, unexpected = grown.load_state_dict(state, strict=False)
-    if unexpected or any(not key.startswith("masker.blocks.") for key in missing):
-        raise RuntimeError(f"deepen: weights outside the blocks do not match: {unexpected or missing}")
+    grown = _rebuilt_with(model, state, lambda key: key.startswith("masker.blocks."), "deepen", blocks=blocks)
     copies = blocks // old
     for index, trained in enumerate(model.masker.blocks):
         for offset in range(copies):
@@ -53,11 +60,9 @@ def extend_pyramid(model: SuDoRMRF, depth: int, start_gain: float = 0.0) -> SuDo
     old = model.config["depth"]
     if depth < old:
         raise ValueError(f"depth={depth}: give at least the model's {old} pyramid levels")
-    grown = build_from_config({**model.config, "depth": depth})
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    new_level = [f".levels.{q}." for q in range(old, depth)]
-    if unexpected or any(not any(part in key for part in new_level) for key in missing):
-        raise RuntimeError(f"extend_pyramid: weights outside the new levels do not match: {unexpected or missing}")
+    new_levels = [f".levels.{q}." for q in range(old, depth)]
+    grown = _rebuilt_with(model, model.state_dict(), lambda key: any(part in key for part in new_levels),
+                          "extend_pyramid", depth=depth)
     with torch.no_grad():
         for block in grown.masker.blocks:
             coarsest = block.levels[old - 1]
@@ -65,6 +70,6 @@ def extend_pyramid(model: SuDoRMRF, depth: int, start_gain: float = 0.0) -> SuDo
                 if start_gain:
                     level.load_state_dict(coarsest.state_dict())
                 norm, trained = (getattr(n, "norm", n) for n in (level[-1], coarsest[-1]))  # cLN wraps a LayerNorm
-                norm.weight.copy_(start_gain * trained.weight.view_as(norm.weight))
-                norm.bias.copy_(start_gain * trained.bias.view_as(norm.bias))
+                norm.weight.copy_(start_gain * trained.weight)
+                norm.bias.copy_(start_gain * trained.bias)
     return grown.train(model.training)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avss.models.tf_masknet import ComplexMaskSeparator
+from avss.models.tf_masknet import ComplexMaskSeparator, compressed_spectrum
 from avss.nn.rnn_stack import ResidualBLSTM
 from avss.nn.stft import ISTFTDecoder, STFTEncoder
 
@@ -49,6 +49,6 @@ class TFGridLite(ComplexMaskSeparator):
         """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T], from the spectrum with its magnitude
         power-law compressed (as TF-MaskNet's complex features)."""
         b, _, f, t = spec.shape
-        mag = spec.pow(2).sum(1, keepdim=True).add(self.eps).sqrt()
-        hidden = self.blocks(self.embed(spec * mag.pow(self.compress - 1)))
+        _, compressed = compressed_spectrum(spec, self.compress, self.eps)
+        hidden = self.blocks(self.embed(compressed))
         return self.head(hidden).view(b, self.n_src, 2, f, t)

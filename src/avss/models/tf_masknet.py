@@ -25,6 +25,12 @@ FEATURES = {"complex": 2, "magnitude": 1, "both": 3}  # input planes per frequen
 MASKS = {"complex": 2, "magnitude": 1}  # output planes per frequency bin and speaker
 
 
+def compressed_spectrum(spec: torch.Tensor, power: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, 2, F, T] -> (|X| [B, 1, F, T], the spectrum with its magnitude raised to `power` [B, 2, F, T])."""
+    mag = spec.pow(2).sum(1, keepdim=True).add(eps).sqrt()
+    return mag, spec * mag.pow(power - 1)
+
+
 class ComplexMaskSeparator(Separator):
     """Shared frame of the STFT-masking models: level-normalised STFT in, one complex mask per speaker from
     `estimate_masks` ([B, 2, F, T] -> [B, S, 2, F, T]), masked spectra back through the iSTFT. Subclasses set
@@ -94,12 +100,12 @@ class TFMaskNet(ComplexMaskSeparator):
         """[B, 2, F, T] -> [B, T, P*F]: the power-law compressed magnitude |X|^c and/or the complex spectrum with
         that magnitude (c evens out the dynamic range; the magnitude plane spares the network computing |X|)."""
         b, _, f, t = spec.shape
-        mag = spec.pow(2).sum(1, keepdim=True).add(self.eps).sqrt()
+        mag, compressed = compressed_spectrum(spec, self.compress, self.eps)
         planes = []
         if self.features in ("magnitude", "both"):
             planes.append(mag.pow(self.compress))
         if self.features in ("complex", "both"):
-            planes.append(spec * mag.pow(self.compress - 1))
+            planes.append(compressed)
         return torch.cat(planes, dim=1).reshape(b, -1, t).transpose(1, 2)
 
     def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
