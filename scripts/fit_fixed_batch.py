@@ -1,7 +1,7 @@
 """Can a model learn at all? Train it from scratch on one fixed batch, or on fresh dynamic mixtures, and print
 the training SI-SNRi (mean over the steps since the last report) every `--every` steps: a quick check that separates optimisation bugs from slow generalisation.
 
-    python scripts/fit_fixed_batch.py --model tfmask_blstm [--steps 150] [--batch 8] [--stream] [--lr 1e-3]
+    python scripts/fit_fixed_batch.py --model tfmask_blstm [--steps 150] [--batch 8] [--stream] [--lr 1e-3] [model.key=value ...]
 
 Fixed batch (default): the training SI-SNRi of the same `--batch` 2-s mixtures, step after step; a model that
 cannot fit them has a bug. `--stream`: every step draws a new batch of training mixtures, and the report adds
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=25, help="report interval in steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the model, e.g. model.hop=256")
     args = parser.parse_args(argv)
 
     import torch
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     draw = random.Random(args.seed)
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
-        cfg = compose("train", overrides=[f"model={args.model}", "data=dynamic_mix", "data.train.segment=2.0"])
+        cfg = compose("train", overrides=[f"model={args.model}", "data=dynamic_mix", "data.train.segment=2.0",
+                                           *args.overrides])
     dataset = instantiate(cfg.data.train)
     model = instantiate(cfg.model)
     loss_fn = SeparationLoss()

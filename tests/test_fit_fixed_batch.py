@@ -19,3 +19,10 @@ def test_tfmask_fits_a_fixed_batch_within_a_few_steps():
     scores = [float(v) for v in re.findall(r"train SI-SNRi\s+(-?[\d.]+) dB", done.stdout)]
     assert len(scores) == 2, done.stdout
     assert scores[1] > scores[0] + 10.0, done.stdout
+
+
+def test_model_overrides_reach_the_config():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_fixed_batch.py"), "--model", "band_split",
+                           "--steps", "0", "model.no_such_key=1"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode != 0 and "model.no_such_key" in done.stderr, done.stderr[-2000:]

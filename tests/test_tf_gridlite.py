@@ -1,7 +1,8 @@
 """TF-GridLite (avss.models.tf_gridlite): shapes, weights shared across frequency, export split, checkpoint."""
 import torch
+from conftest import assert_export_split_and_round_trip
 
-from avss.models import Separator, TFGridLite
+from avss.models import TFGridLite
 from avss.models.tf_gridlite import GridBlock
 
 
@@ -34,14 +35,7 @@ def test_a_grid_block_runs_along_frequency_in_each_frame_then_along_time_in_each
 
 
 def test_export_parts_reproduce_forward_and_the_checkpoint_loads(tmp_path):
-    model = tiny()
-    mix = torch.randn(2, 1200)
-    prepare, core, finish = model.export_parts()
-    inputs, state = prepare(mix)
-    torch.testing.assert_close(finish(core(*inputs), state), model(mix))
-    model.save_pretrained(tmp_path / "grid.pt")
-    loaded = Separator.from_pretrained(tmp_path / "grid.pt")
-    torch.testing.assert_close(loaded(mix), model(mix))
+    loaded = assert_export_split_and_round_trip(tiny(), tmp_path, torch.randn(2, 1200))
     assert loaded.config["dim"] == 4
 
 

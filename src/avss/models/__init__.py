@@ -1,3 +1,5 @@
+from avss.models.band_split import BandSplitRNN
+from avss.models.cascade import Cascade
 from avss.models.base import EncoderMaskerDecoder, Separator
 from avss.models.convtasnet import ConvTasNet
 from avss.models.ensemble import Ensemble
@@ -11,5 +13,5 @@ from avss.models.sudormrf import SuDoRMRF
 from avss.models.tf_gridlite import TFGridLite
 from avss.models.tf_masknet import TFMaskNet
 
-__all__ = ["Separator", "EncoderMaskerDecoder", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
+__all__ = ["Separator", "EncoderMaskerDecoder", "BandSplitRNN", "Cascade", "ConvTasNet", "AVConvTasNet", "IIANet", "LiMuSE", "MossFormer", "MossFormer2",
            "Refined", "RTFSNet", "SuDoRMRF", "TFGridLite", "TFMaskNet"]

@@ -31,6 +31,19 @@ def compressed_spectrum(spec: torch.Tensor, power: float, eps: float) -> tuple[t
     return mag, spec * mag.pow(power - 1)
 
 
+def feature_planes(spec: torch.Tensor, features: str, power: float, eps: float) -> torch.Tensor:
+    """[B, 2, F, T] -> [B, P, F, T]: the power-law compressed magnitude |X|^c and/or the complex spectrum with
+    that magnitude (c evens out the dynamic range; the magnitude plane spares the network computing |X|, and
+    unlike the complex planes it does not change with the phase)."""
+    mag, compressed = compressed_spectrum(spec, power, eps)
+    planes = []
+    if features in ("magnitude", "both"):
+        planes.append(mag.pow(power))
+    if features in ("complex", "both"):
+        planes.append(compressed)
+    return torch.cat(planes, dim=1)
+
+
 class ComplexMaskSeparator(Separator):
     """Shared frame of the STFT-masking models: level-normalised STFT in, one complex mask per speaker from
     `estimate_masks` ([B, 2, F, T] -> [B, S, 2, F, T]), masked spectra back through the iSTFT. Subclasses set
@@ -97,16 +110,9 @@ class TFMaskNet(ComplexMaskSeparator):
         self.head = nn.Linear(dim, n_src * MASKS[mask] * n_freqs)
 
     def input_features(self, spec: torch.Tensor) -> torch.Tensor:
-        """[B, 2, F, T] -> [B, T, P*F]: the power-law compressed magnitude |X|^c and/or the complex spectrum with
-        that magnitude (c evens out the dynamic range; the magnitude plane spares the network computing |X|)."""
+        """[B, 2, F, T] -> [B, T, P*F]: the feature planes of every bin, frame by frame."""
         b, _, f, t = spec.shape
-        mag, compressed = compressed_spectrum(spec, self.compress, self.eps)
-        planes = []
-        if self.features in ("magnitude", "both"):
-            planes.append(mag.pow(self.compress))
-        if self.features in ("complex", "both"):
-            planes.append(compressed)
-        return torch.cat(planes, dim=1).reshape(b, -1, t).transpose(1, 2)
+        return feature_planes(spec, self.features, self.compress, self.eps).reshape(b, -1, t).transpose(1, 2)
 
     def estimate_masks(self, spec: torch.Tensor) -> torch.Tensor:
         """[B, 2, F, T] spectrum -> complex masks [B, S, 2, F, T] (the learned part; exportable on its own).
