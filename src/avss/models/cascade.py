@@ -3,9 +3,9 @@
 Why (issue #5): fine-tuning the shipped model has plateaued (README), and a separator that sees its own first
 estimates can remove what leaked from one talker into the other's track (iterative refinement, as in SepIt,
 Lutati et al. 2022). The second stage is a copy of the trained separator plus one 1x1 convolution that adds the
-encoder frames of the first stage's tracks (normalised, as the mixture's are) to its bottleneck. That convolution starts at zero, so the untrained
-cascade returns exactly the first stage's tracks, and training starts from the trained model's score instead of
-from scratch. The tracks it sees are first made to sum to the mixture (mixture consistency), which removes their
+encoder frames of the first stage's tracks (normalised, as the mixture's are) to its bottleneck. That
+convolution starts at zero, so the untrained cascade returns exactly the first stage's tracks, and training
+starts from the trained model's score instead of from scratch. The tracks it sees are first made to sum to the mixture (mixture consistency), which removes their
 arbitrary gains.
 
 `Cascade(base=<SuDoRM-RF config>, base_weights=PATH)` loads the trained weights into both stages (not when a
