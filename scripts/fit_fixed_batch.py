@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=25, help="report interval in steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the model, e.g. model.hop=256")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.hop=256")
     args = parser.parse_args(argv)
 
     import torch
@@ -57,13 +57,14 @@ def main(argv=None) -> int:
         return si_snr(mix[:, None].expand_as(sources), sources).mean().item()
 
     fixed = None if args.stream else batch(range(args.batch))
+    fixed_baseline = None if fixed is None else mixture_si_snr(*fixed)
     held = batch(range(10**6, 10**6 + 32)) if args.stream else None
     held_baseline = mixture_si_snr(*held) if held is not None else None
     start, recent = time.perf_counter(), []
     for step in range(args.steps + 1):
         mix, sources = batch(draw.sample(range(10**6), args.batch)) if args.stream else fixed
         loss, _ = loss_fn(model(mix), sources)
-        recent.append(-loss.item() - mixture_si_snr(mix, sources))
+        recent.append(-loss.item() - (fixed_baseline if fixed is not None else mixture_si_snr(mix, sources)))
         if step % args.every == 0:
             line = f"step {step:5d}  train SI-SNRi {sum(recent) / len(recent):6.2f} dB"
             if held is not None:

@@ -12,6 +12,15 @@ def saved_base(tmp_path, seed=0):
     return base.eval(), str(tmp_path / "base.pt")
 
 
+def listening_cascade(tmp_path):
+    """A cascade on a saved base whose second pass already hears the first (random `estimate_input`)."""
+    base, path = saved_base(tmp_path)
+    model = Cascade(base=base.config, base_weights=path).eval()
+    with torch.no_grad():
+        model.estimate_input.weight.normal_()
+    return model
+
+
 def test_the_untrained_cascade_returns_exactly_the_first_stage_tracks(tmp_path):
     base, path = saved_base(tmp_path)
     model = Cascade(base=base.config, base_weights=path).eval()
@@ -22,11 +31,9 @@ def test_the_untrained_cascade_returns_exactly_the_first_stage_tracks(tmp_path):
 
 
 def test_the_second_stage_listens_to_the_first_stage_tracks(tmp_path):
-    base, path = saved_base(tmp_path)
-    model = Cascade(base=base.config, base_weights=path).eval()
+    model = listening_cascade(tmp_path)
     mix = torch.randn(1, 3000)
     with torch.no_grad():
-        model.estimate_input.weight.normal_()
         changed = model(mix)
         model.base.masker.head[-1].bias.add_(1.0)  # other first-stage tracks
         assert (model(mix) - changed).abs().max() > 1e-3
@@ -47,10 +54,7 @@ def test_only_the_second_stage_learns_and_one_step_moves_it_off_the_first_stage(
 
 
 def test_checkpoint_round_trip_needs_no_base_file(tmp_path):
-    base, path = saved_base(tmp_path)
-    model = Cascade(base=base.config, base_weights=path).eval()
-    with torch.no_grad():
-        model.estimate_input.weight.normal_()
+    model = listening_cascade(tmp_path)
     model.save_pretrained(tmp_path / "cascade.pt")
     (tmp_path / "base.pt").unlink()
     loaded = Separator.from_pretrained(tmp_path / "cascade.pt")
@@ -84,11 +88,9 @@ def test_the_experiment_config_builds_a_cascade_on_the_shipped_model():
 def test_the_cascade_is_level_free_like_its_base(tmp_path):
     # the training mixtures come at random levels: what the second stage hears of the first tracks must not
     # depend on the level (a first version fed the tracks' raw encoder frames)
-    base, path = saved_base(tmp_path)
-    model = Cascade(base=base.config, base_weights=path).eval()
+    model = listening_cascade(tmp_path)
     mix = torch.randn(1, 3000)
     with torch.no_grad():
-        model.estimate_input.weight.normal_()
         torch.testing.assert_close(model(30 * mix), 30 * model(mix), rtol=1e-4, atol=1e-4)
 
 

@@ -186,26 +186,28 @@ class EncoderMaskerDecoder(Separator):
     Subclasses set `self.encoder` (ConvEncoder-like, with `padded_length`), `self.masker` and `self.decoder`.
     """
 
-    def _pad(self, mix: torch.Tensor) -> torch.Tensor:
+    def pad_to_frames(self, mix: torch.Tensor) -> torch.Tensor:
+        """[B, L] -> [B, L'] zero-padded to the length the encoder frames exactly (`separate_padded`'s input)."""
         pad = self.encoder.padded_length(mix.shape[-1]) - mix.shape[-1]
         return nn.functional.pad(mix, (0, pad)) if pad else mix
 
-    def separate_padded(self, mix: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, L'] mixture already padded to `encoder.padded_length` -> [B, S, L'] estimates."""
+    def separate_padded(self, mix: torch.Tensor, cue: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L'] mixture already padded to `encoder.padded_length` -> [B, S, L'] estimates. `cue`: the masker's
+        second input (visual features for audio-visual models; what a Cascade's second pass hears of its first)."""
         frames = self.encoder(mix)  # [B, N, T]
-        masks = self.masker(frames) if visual is None else self.masker(frames, visual)  # [B, S, N, T]
+        masks = self.masker(frames) if cue is None else self.masker(frames, cue)  # [B, S, N, T]
         return self.decoder(frames.unsqueeze(1) * masks)
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
         visual = self.visual_features(mouths) if self.needs_visual else None
-        return self.separate_padded(self._pad(mix), visual)[..., :mix.shape[-1]]
+        return self.separate_padded(self.pad_to_frames(mix), visual)[..., :mix.shape[-1]]
 
     def export_parts(self):
         if self.needs_visual:
             raise NotImplementedError(f"{type(self).__name__}: only audio-only models can be exported")
 
         def prepare(mix):
-            return (self._pad(mix),), mix.shape[-1]
+            return (self.pad_to_frames(mix),), mix.shape[-1]
 
         def finish(est, length):
             return est[..., :length]

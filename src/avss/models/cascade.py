@@ -43,13 +43,9 @@ class Cascade(OnTrainedBase):
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
         length = mix.shape[-1]
         first = consistent_tracks(self.first_tracks(mix), mix)
-        second, masker = self.second, self.second.masker
-        padded = second._pad(mix)
-        pad = padded.shape[-1] - length
-        frames = second.encoder(padded)  # [B, N, T]
-        b, n, t = frames.shape
-        first_frames = second.encoder(nn.functional.pad(first, (0, pad)).reshape(b * self.n_src, -1))
-        first_frames = self.estimate_norm(first_frames.reshape(b, self.n_src * n, t))
-        features = masker.bottleneck(frames) + self.estimate_input(first_frames)
-        masks = masker.mask_act(masker.head(masker.blocks(features)).view(b, self.n_src, n, t))
-        return second.decoder(frames.unsqueeze(1) * masks)[..., :length]
+        padded = self.second.pad_to_frames(mix)
+        first = nn.functional.pad(first, (0, padded.shape[-1] - length))
+        b, s, _ = first.shape
+        first_frames = self.second.encoder(first.reshape(b * s, -1))  # [B*S, N, T]
+        first_frames = self.estimate_norm(first_frames.reshape(b, s * first_frames.shape[1], -1))
+        return self.second.separate_padded(padded, self.estimate_input(first_frames))[..., :length]

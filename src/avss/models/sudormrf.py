@@ -28,9 +28,11 @@ class UConvMasker(nn.Module):
         self.head = nn.Sequential(nn.PReLU(), nn.Conv1d(bottleneck, n_src * n_filters, 1))
         self.mask_act = make_mask_activation(mask_act)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """`offset` [B, bottleneck, T]: added to the bottleneck features (a second pass's view of its first)."""
         b, _, t = frames.shape
-        features = self.blocks(self.bottleneck(frames))
+        features = self.bottleneck(frames)
+        features = self.blocks(features if offset is None else features + offset)
         return self.mask_act(self.head(features).view(b, self.n_src, self.n_filters, t))
 
 
