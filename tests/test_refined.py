@@ -6,7 +6,7 @@ import torch
 from avss.inference.refine import mixture_consistency, spectral_filter
 from avss.models import AVConvTasNet, Refined, SuDoRMRF
 from avss.models.base import Separator, build_from_config
-from avss.nn.consistency import consistent_tracks as consistent
+from avss.nn.consistency import consistent_tracks as consistent, least_squares_gains
 
 REFINER = {"n_fft": 256, "hop": 64, "hidden": 8, "layers": 1}  # 16 ms window at 16 kHz
 
@@ -32,6 +32,15 @@ def test_consistent_tracks_sum_to_the_mixture_and_undo_gains():
     for item in range(3):  # the same as the test-time NumPy version
         np.testing.assert_allclose(consistent(noisy, mix)[item], mixture_consistency(noisy[item].numpy(),
                                                                                       mix[item].numpy()), atol=1e-4)
+
+
+def test_least_squares_gains_match_a_linear_solve_for_one_two_and_three_tracks():
+    torch.manual_seed(0)
+    for n_src in (1, 2, 3):
+        est = torch.randn(4, n_src, 500, dtype=torch.float64)
+        gram, target = est @ est.transpose(1, 2), est @ torch.randn(4, 500, 1, dtype=torch.float64)
+        expected = torch.stack([torch.linalg.solve(g, t) for g, t in zip(gram, target[..., 0])])
+        torch.testing.assert_close(least_squares_gains(gram, target[..., 0]), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_untrained_refiner_is_the_hand_made_filter(tmp_path):

@@ -201,6 +201,29 @@ def test_ema_callbacks_validate_checkpoint_and_export_the_averaged_weights(tiny_
                                {k: v for k, v in averaged_then.items() if k.startswith("model.")})
 
 
+def test_exact_ema_keeps_frozen_weights_bit_identical_where_lightnings_update_drifts():
+    from torch import nn
+    from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
+
+    from avss.training.callbacks import ExactEMA, exact_ema
+
+    torch.manual_seed(0)
+    module = nn.Linear(64, 64)
+    module.weight.requires_grad_(False)
+    exact = AveragedModel(module, avg_fn=exact_ema(0.999))
+    lightning_update = AveragedModel(module, avg_fn=get_ema_avg_fn(0.999))
+    for _ in range(200):
+        with torch.no_grad():
+            module.bias.add_(0.01)
+        exact.update_parameters(module)
+        lightning_update.update_parameters(module)
+    assert torch.equal(exact.module.weight, module.weight)
+    assert not torch.equal(lightning_update.module.weight, module.weight)  # the drift ExactEMA removes
+    torch.testing.assert_close(exact.module.bias, lightning_update.module.bias)  # the same average otherwise
+    assert (exact.module.bias - module.bias).abs().min() > 0.5  # an average that lags, not a copy
+    assert ExactEMA(decay=0.9).state_key == "EMAWeightAveraging"  # runs saved with Lightning's EMA resume
+
+
 def test_validate_only_scores_weights_as_training_validated_them_and_writes_nothing(tiny_corpus, tmp_path,
                                                                                      monkeypatch):
     monkeypatch.setenv("AVSS_CACHE", str(tmp_path / "cache"))

@@ -71,6 +71,7 @@ class OnnxSeparator:
         import onnxruntime as ort
 
         from avss.models.base import build_from_config
+        from avss.utils.weight_files import skip_weight_files
 
         path = Path(path)
         if not path.is_file():
@@ -82,7 +83,8 @@ class OnnxSeparator:
         if threads:
             options.intra_op_num_threads = int(threads)
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return cls(session, build_from_config(json.loads(meta[CONFIG_KEY])))
+        with skip_weight_files():  # the weights are in the graph: no file a config names (base_weights) is read
+            return cls(session, build_from_config(json.loads(meta[CONFIG_KEY])))
 
     def __call__(self, mix: torch.Tensor, mouths=None) -> torch.Tensor:
         with torch.no_grad():

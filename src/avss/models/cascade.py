@@ -10,14 +10,14 @@ arbitrary gains.
 
 `Cascade(base=<SuDoRM-RF config>, base_weights=PATH)` loads the trained weights into both stages (not when a
 saved `Cascade` checkpoint, which holds them, is loaded); `freeze_base` keeps the first stage fixed, which
-also spares its backward pass.
+also spares its backward pass. `second_passes` > 1 runs the second stage again on its own tracks.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from avss.models.base import build_from_config
+from avss.models.base import ExportCore, build_from_config
 from avss.models.staged import OnTrainedBase
 from avss.models.sudormrf import SuDoRMRF
 from avss.nn.consistency import consistent_tracks
@@ -26,8 +26,11 @@ from avss.nn.norms import make_norm
 
 class Cascade(OnTrainedBase):
     def __init__(self, base: dict, base_weights: str | None = None, sample_rate: int | None = None,
-                 freeze_base: bool = True):
+                 freeze_base: bool = True, second_passes: int = 1):
         super().__init__()
+        if second_passes < 1:
+            raise ValueError(f"second_passes={second_passes}: the second stage runs at least once")
+        self.second_passes = second_passes
         self.setup_base(base, base_weights, sample_rate, freeze_base)
         if not isinstance(self.base, SuDoRMRF):
             raise TypeError(f"Cascade builds on a SuDoRMRF, not {type(self.base).__name__}")
@@ -41,11 +44,38 @@ class Cascade(OnTrainedBase):
         nn.init.zeros_(self.estimate_input.bias)
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
-        length = mix.shape[-1]
-        first = consistent_tracks(self.first_tracks(mix), mix)
         padded = self.second.pad_to_frames(mix)
-        first = nn.functional.pad(first, (0, padded.shape[-1] - length))
-        b, s, _ = first.shape
-        first_frames = self.second.encoder(first.reshape(b * s, -1))  # [B*S, N, T]
-        first_frames = self.estimate_norm(first_frames.reshape(b, s * first_frames.shape[1], -1))
-        return self.second.separate_padded(padded, self.estimate_input(first_frames))[..., :length]
+        return self.separate_padded(padded, real_samples(padded, mix.shape[-1]))[..., :mix.shape[-1]]
+
+    def separate_padded(self, padded: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """[B, L'] mixture padded to the frames, and `real` [B, L'] (1 over its samples, 0 over the padding)
+        -> [B, S, L']: the first stage's tracks, then `second_passes` times the second stage's, each pass
+        hearing the tracks of the one before."""
+        tracks = self.first_tracks(padded, padded=True)
+        for _ in range(self.second_passes):
+            tracks = self.second_pass(padded, real, tracks)
+        return tracks
+
+    def second_pass(self, padded: torch.Tensor, real: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+        """The second stage's tracks [B, S, L'] given earlier ones; these are silenced over the padding first,
+        so that it does not sway their gains."""
+        heard = consistent_tracks(tracks * real.unsqueeze(1), padded)
+        b, s, _ = heard.shape
+        frames = self.second.encoder(heard.reshape(b * s, -1))  # [B*S, N, T]
+        frames = self.estimate_norm(frames.reshape(b, s * frames.shape[1], -1))
+        return self.second.separate_padded(padded, self.estimate_input(frames))
+
+    def export_parts(self):
+        def prepare(mix):
+            padded = self.second.pad_to_frames(mix)
+            return (padded, real_samples(padded, mix.shape[-1])), mix.shape[-1]
+
+        def finish(est, length):
+            return est[..., :length]
+
+        return prepare, ExportCore(self, "separate_padded"), finish
+
+
+def real_samples(padded: torch.Tensor, length: int) -> torch.Tensor:
+    """[B, L'] with 1 over the first `length` samples of `padded` and 0 over its padding."""
+    return (torch.arange(padded.shape[-1]) < length).to(padded.dtype).expand_as(padded)

@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import WeightAveraging
+import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
 
 
 class LearningCurve(L.Callback):
@@ -63,6 +64,28 @@ class LearningCurve(L.Callback):
     def load_state_dict(self, state_dict):
         self.elapsed = state_dict.get("elapsed", 0.0)
         self._last = tuple(state_dict.get("last", (self.elapsed, 0.0)))
+
+
+def exact_ema(decay: float):
+    """`avg + (1 - decay) * (w - avg)`: the EMA step, exact when `w == avg`."""
+    @torch.no_grad()
+    def update(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
+        return averaged + (1 - decay) * (current - averaged)
+
+    return update
+
+
+class ExactEMA(EMAWeightAveraging):
+    """Lightning's EMAWeightAveraging with `exact_ema`: its `decay * avg + (1 - decay) * w` rounds, so frozen
+    weights drifted (by up to 1.8e-5 over 2850 steps in the frozen first stage of a Cascade)."""
+
+    def __init__(self, decay: float = 0.999, **kwargs):
+        super().__init__(decay=decay, **kwargs)
+        self._kwargs["avg_fn"] = exact_ema(decay)
+
+    @property
+    def state_key(self) -> str:  # the parent's, so that runs checkpointed with it resume with this one
+        return EMAWeightAveraging.__qualname__
 
 
 def exported_module(trainer, pl_module):
