@@ -52,7 +52,7 @@ CYCLE_OVERRIDES = ["experiment=sudormrf_small_dm", "model.blocks=16", "trainer=d
                    "scheduler.eta_min=1.0e-5", "trainer.max_epochs=12", "task_name=sudormrf16_dm"]
 
 
-def test_16_block_recipe_is_the_command_line_of_the_shipped_models_last_cycle():
+def test_16_block_recipe_is_the_command_line_of_the_16_block_models_last_cycle():
     from omegaconf import OmegaConf
     recipe = OmegaConf.to_container(train_config("experiment=sudormrf16_dm"))
     assert recipe == OmegaConf.to_container(train_config(*CYCLE_OVERRIDES))
