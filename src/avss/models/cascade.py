@@ -44,8 +44,12 @@ class Cascade(OnTrainedBase):
         nn.init.zeros_(self.estimate_input.bias)
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.separate_padded(*self.padded_inputs(mix))[..., :mix.shape[-1]]
+
+    def padded_inputs(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`separate_padded`'s inputs for a mixture [B, L]: it padded to the frames, and the mask of its samples."""
         padded = self.second.pad_to_frames(mix)
-        return self.separate_padded(padded, real_samples(padded, mix.shape[-1]))[..., :mix.shape[-1]]
+        return padded, real_samples(padded, mix.shape[-1])
 
     def separate_padded(self, padded: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """[B, L'] mixture padded to the frames, and `real` [B, L'] (1 over its samples, 0 over the padding)
@@ -67,8 +71,7 @@ class Cascade(OnTrainedBase):
 
     def export_parts(self):
         def prepare(mix):
-            padded = self.second.pad_to_frames(mix)
-            return (padded, real_samples(padded, mix.shape[-1])), mix.shape[-1]
+            return self.padded_inputs(mix), mix.shape[-1]
 
         def finish(est, length):
             return est[..., :length]

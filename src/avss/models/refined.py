@@ -26,5 +26,4 @@ class Refined(OnTrainedBase):
         self.refiner = SpectralRefiner(n_src=self.n_src, **(plain_config(refiner) or {}))
 
     def forward(self, mix: torch.Tensor, mouths: torch.Tensor | None = None) -> torch.Tensor:
-        est = self.first_tracks(mix)
-        return self.refiner(mix, consistent_tracks(est[..., :mix.shape[-1]], mix))
+        return self.refiner(mix, consistent_tracks(self.first_tracks(mix), mix))
