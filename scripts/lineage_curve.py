@@ -1,0 +1,84 @@
+"""Chain the learning curves of the runs a checkpoint descends from into one curve with cumulative cost.
+
+    python scripts/lineage_curve.py results/default_lineage_runs.csv --out results/default_lineage_curve.csv
+
+The manifest lists, in training order, one segment per row: `curve` (a train.py learning_curve.csv), `first_step`
+and `last_step` (the rows of that curve the segment keeps; the run was often stopped or continued past the chosen
+weights), `cores` (CPU cores it trained on), `stage` and `val_set` (which validation set its SI-SNRi is on). Two
+rows may share a curve (a run that changed core count midway): the later one starts from the earlier one's hours.
+The output has one row per kept validation point with the total steps, wall hours, core hours and mixture-audio
+hours up to it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+FIELDS = ["stage", "curve", "run_step", "total_steps", "wall_hours", "core_hours", "audio_hours", "val_set",
+          "val_si_snri", "lr"]
+
+
+def read_curve(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: learning curve not found; fix its path in the manifest")
+    return list(csv.DictReader(path.open()))
+
+
+def chain(segments: list[dict], root: Path) -> list[dict]:
+    out: list[dict] = []
+    steps = wall = core = audio = 0.0
+    # Where the previous segment of the same curve ended (step, hours, audio hours): a later segment of it counts
+    # only what came after.
+    ended: dict[str, tuple[int, float, float]] = {}
+    for seg in segments:
+        name = seg["curve"]
+        first, last, cores = int(seg["first_step"]), int(seg["last_step"]), float(seg["cores"])
+        rows = [r for r in read_curve(root / name) if first <= int(r["step"]) <= last]
+        if not rows:
+            raise ValueError(f"{name}: no rows between steps {first} and {last}; check the manifest row")
+        prev_step, prev_hours, prev_audio = ended.get(name, (0, 0.0, 0.0))
+        for r in rows:
+            step, hours, audio_h = int(r["step"]), float(r["train_hours"]), float(r["audio_hours_seen"])
+            out.append({"stage": seg["stage"], "curve": name, "run_step": step,
+                        "total_steps": int(steps + step - prev_step),
+                        "wall_hours": round(wall + hours - prev_hours, 4),
+                        "core_hours": round(core + (hours - prev_hours) * cores, 4),
+                        "audio_hours": round(audio + audio_h - prev_audio, 3),
+                        "val_set": seg["val_set"], "val_si_snri": float(r["val_si_snri"]), "lr": r.get("lr", "")})
+        end = rows[-1]
+        step, hours, audio_h = int(end["step"]), float(end["train_hours"]), float(end["audio_hours_seen"])
+        steps += step - prev_step
+        wall += hours - prev_hours
+        core += (hours - prev_hours) * cores
+        audio += audio_h - prev_audio
+        ended[name] = (step, hours, audio_h)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--out", type=Path, help="CSV to write (default: print the totals only)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="curve paths are relative to this folder")
+    args = parser.parse_args(argv)
+    try:
+        rows = chain(list(csv.DictReader(args.manifest.open())), args.root)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.out:
+        with args.out.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    last = rows[-1]
+    print(f"{len(rows)} validation points; {last['total_steps']} steps, {last['wall_hours']:.2f} wall h, "
+          f"{last['core_hours']:.2f} core h, {last['audio_hours']:.1f} h of mixture audio; last validation "
+          f"{last['val_si_snri']:.3f} dB ({last['val_set']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
