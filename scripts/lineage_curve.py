@@ -26,9 +26,17 @@ def read_curve(path: Path) -> list[dict]:
     return list(csv.DictReader(path.open()))
 
 
+def totals_at(row: dict, total: tuple, start: tuple, cores: float) -> tuple[int, float, float, float]:
+    """(steps, wall h, core h, audio h) at a curve row: `total` before its segment plus what the run did after
+    `start` (step, hours, audio hours where the segment's run was taken up)."""
+    hours = float(row["train_hours"]) - start[1]
+    return (total[0] + int(row["step"]) - start[0], total[1] + hours, total[2] + hours * cores,
+            total[3] + float(row["audio_hours_seen"]) - start[2])
+
+
 def chain(segments: list[dict], root: Path) -> list[dict]:
     out: list[dict] = []
-    steps = wall = core = audio = 0.0
+    total = (0, 0.0, 0.0, 0.0)  # steps, wall hours, core hours, audio hours before the current segment
     # Where the previous segment of the same curve ended (step, hours, audio hours): a later segment of it counts
     # only what came after.
     ended: dict[str, tuple[int, float, float]] = {}
@@ -38,22 +46,14 @@ def chain(segments: list[dict], root: Path) -> list[dict]:
         rows = [r for r in read_curve(root / name) if first <= int(r["step"]) <= last]
         if not rows:
             raise ValueError(f"{name}: no rows between steps {first} and {last}; check the manifest row")
-        prev_step, prev_hours, prev_audio = ended.get(name, (0, 0.0, 0.0))
+        start = ended.get(name, (0, 0.0, 0.0))
         for r in rows:
-            step, hours, audio_h = int(r["step"]), float(r["train_hours"]), float(r["audio_hours_seen"])
-            out.append({"stage": seg["stage"], "curve": name, "run_step": step,
-                        "total_steps": int(steps + step - prev_step),
-                        "wall_hours": round(wall + hours - prev_hours, 4),
-                        "core_hours": round(core + (hours - prev_hours) * cores, 4),
-                        "audio_hours": round(audio + audio_h - prev_audio, 3),
+            steps, wall, core, audio = totals_at(r, total, start, cores)
+            out.append({"stage": seg["stage"], "curve": name, "run_step": int(r["step"]), "total_steps": steps,
+                        "wall_hours": round(wall, 4), "core_hours": round(core, 4), "audio_hours": round(audio, 3),
                         "val_set": seg["val_set"], "val_si_snri": float(r["val_si_snri"]), "lr": r.get("lr", "")})
-        end = rows[-1]
-        step, hours, audio_h = int(end["step"]), float(end["train_hours"]), float(end["audio_hours_seen"])
-        steps += step - prev_step
-        wall += hours - prev_hours
-        core += (hours - prev_hours) * cores
-        audio += audio_h - prev_audio
-        ended[name] = (step, hours, audio_h)
+        total = totals_at(rows[-1], total, start, cores)
+        ended[name] = (int(rows[-1]["step"]), float(rows[-1]["train_hours"]), float(rows[-1]["audio_hours_seen"]))
     return out
 
 
