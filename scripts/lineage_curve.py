@@ -16,6 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
+MANIFEST_FIELDS = ["stage", "curve", "first_step", "last_step", "cores", "val_set"]
 FIELDS = ["stage", "curve", "run_step", "total_steps", "wall_hours", "core_hours", "audio_hours", "val_set",
           "val_si_snri", "lr"]
 
@@ -63,8 +64,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="CSV to write (default: print the totals only)")
     parser.add_argument("--root", type=Path, default=Path("."), help="curve paths are relative to this folder")
     args = parser.parse_args(argv)
+    if not args.manifest.is_file():
+        print(f"error: {args.manifest}: manifest not found", file=sys.stderr)
+        return 2
+    reader = csv.DictReader(args.manifest.open())
+    missing = sorted(set(MANIFEST_FIELDS) - set(reader.fieldnames or []))
+    if missing:
+        print(f"error: {args.manifest}: missing columns {', '.join(missing)}; it needs {', '.join(MANIFEST_FIELDS)}",
+              file=sys.stderr)
+        return 2
     try:
-        rows = chain(list(csv.DictReader(args.manifest.open())), args.root)
+        rows = chain(list(reader), args.root)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -56,3 +56,12 @@ def test_shipped_lineage_manifest_chains_and_its_curve_file_matches(tmp_path):
     assert len(committed) == len(rows)
     assert float(committed[-1]["core_hours"]) == rows[-1]["core_hours"]
     assert [r["total_steps"] for r in rows] == sorted(r["total_steps"] for r in rows)
+
+
+def test_command_line_refuses_a_missing_manifest_or_columns_in_one_line(tmp_path, capsys):
+    script = load_script()
+    assert script.main([str(tmp_path / "none.csv")]) == 2
+    assert "none.csv: manifest not found" in capsys.readouterr().err
+    (tmp_path / "m.csv").write_text("stage,curve\nx,a.csv\n")
+    assert script.main([str(tmp_path / "m.csv")]) == 2
+    assert "missing columns cores, first_step, last_step, val_set" in capsys.readouterr().err
