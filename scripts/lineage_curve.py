@@ -41,19 +41,22 @@ def chain(segments: list[dict], root: Path) -> list[dict]:
     # Where the previous segment of the same curve ended (step, hours, audio hours): a later segment of it counts
     # only what came after.
     ended: dict[str, tuple[int, float, float]] = {}
+    curves: dict[str, list[dict]] = {}  # a curve split into several segments is read once
     for seg in segments:
         name = seg["curve"]
         first, last, cores = int(seg["first_step"]), int(seg["last_step"]), float(seg["cores"])
-        rows = [r for r in read_curve(root / name) if first <= int(r["step"]) <= last]
+        if name not in curves:
+            curves[name] = read_curve(root / name)
+        rows = [r for r in curves[name] if first <= int(r["step"]) <= last]
         if not rows:
             raise ValueError(f"{name}: no rows between steps {first} and {last}; check the manifest row")
         start = ended.get(name, (0, 0.0, 0.0))
-        for r in rows:
-            steps, wall, core, audio = totals_at(r, total, start, cores)
+        at = [totals_at(r, total, start, cores) for r in rows]
+        for r, (steps, wall, core, audio) in zip(rows, at):
             out.append({"stage": seg["stage"], "curve": name, "run_step": int(r["step"]), "total_steps": steps,
                         "wall_hours": round(wall, 4), "core_hours": round(core, 4), "audio_hours": round(audio, 3),
                         "val_set": seg["val_set"], "val_si_snri": float(r["val_si_snri"]), "lr": r.get("lr", "")})
-        total = totals_at(rows[-1], total, start, cores)
+        total = at[-1]
         ended[name] = (int(rows[-1]["step"]), float(rows[-1]["train_hours"]), float(rows[-1]["audio_hours_seen"]))
     return out
 
