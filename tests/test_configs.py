@@ -70,3 +70,14 @@ def test_shipped_cascade_and_its_first_stage_have_the_architectures_of_their_con
     load_trained_weights(cascade, CONFIGS.parent / "checkpoints" / "default.pt")
     # its frozen first stage is that file up to the rounding of the EMA it was trained with (before ExactEMA)
     torch.testing.assert_close(cascade.base.state_dict(), first.state_dict(), rtol=0, atol=2e-5)
+
+
+def test_the_magnitude_band_split_recipe_differs_from_band_split_dm_only_in_its_input_planes():
+    from omegaconf import OmegaConf
+
+    magnitude = OmegaConf.to_container(train_config("experiment=band_split_magnitude_dm"))
+    complex_planes = OmegaConf.to_container(train_config("experiment=band_split_dm"))
+    assert (magnitude["model"]["features"], complex_planes["model"]["features"]) == ("magnitude", "complex")
+    for cfg in (magnitude, complex_planes):
+        del cfg["model"]["features"], cfg["task_name"]
+    assert magnitude == complex_planes

@@ -1,19 +1,12 @@
 """scripts/lineage_curve.py: segments of learning curves chain into cumulative steps, hours and core hours."""
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "step,epoch,train_hours,audio_hours_seen,audio_sec_per_wall_sec,val_si_snri,val_loss,lr\n"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("lineage_curve", REPO / "scripts" / "lineage_curve.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
 
 
 def write_curve(path, rows):
@@ -30,7 +23,7 @@ def test_segments_chain_hours_by_cores_and_skip_rows_past_the_chosen_step(tmp_pa
     write_curve(tmp_path / "a.csv", [(100, 1.0, 2.0, 3.0), (200, 2.5, 4.0, 4.0), (300, 3.0, 5.0, 9.0)])
     # run b: started from a's step-200 weights, its own counts
     write_curve(tmp_path / "b.csv", [(50, 0.25, 1.0, 4.5), (100, 0.5, 2.0, 5.0)])
-    rows = load_script().chain([segment("a.csv", 0, 100, 1), segment("a.csv", 101, 200, 2),
+    rows = load_script("lineage_curve").chain([segment("a.csv", 0, 100, 1), segment("a.csv", 101, 200, 2),
                                 segment("b.csv", 0, 100, 2)], tmp_path)
     assert [r["total_steps"] for r in rows] == [100, 200, 250, 300]
     assert [r["wall_hours"] for r in rows] == [1.0, 2.5, 2.75, 3.0]
@@ -40,7 +33,7 @@ def test_segments_chain_hours_by_cores_and_skip_rows_past_the_chosen_step(tmp_pa
 
 
 def test_missing_curve_and_empty_segment_name_the_file(tmp_path):
-    script = load_script()
+    script = load_script("lineage_curve")
     with pytest.raises(FileNotFoundError, match="gone.csv"):
         script.chain([segment("gone.csv", 0, 10, 1)], tmp_path)
     write_curve(tmp_path / "a.csv", [(100, 1.0, 2.0, 3.0)])
@@ -49,7 +42,7 @@ def test_missing_curve_and_empty_segment_name_the_file(tmp_path):
 
 
 def test_shipped_lineage_manifest_chains_and_its_curve_file_matches(tmp_path):
-    script = load_script()
+    script = load_script("lineage_curve")
     manifest = REPO / "results" / "default_lineage_runs.csv"
     rows = script.chain(list(csv.DictReader(manifest.open())), REPO)
     committed = list(csv.DictReader((REPO / "results" / "default_lineage_curve.csv").open()))
@@ -59,7 +52,7 @@ def test_shipped_lineage_manifest_chains_and_its_curve_file_matches(tmp_path):
 
 
 def test_command_line_refuses_a_missing_manifest_or_columns_in_one_line(tmp_path, capsys):
-    script = load_script()
+    script = load_script("lineage_curve")
     assert script.main([str(tmp_path / "none.csv")]) == 2
     assert "none.csv: manifest not found" in capsys.readouterr().err
     (tmp_path / "m.csv").write_text("stage,curve\nx,a.csv\n")

@@ -1,21 +1,14 @@
 """scripts/oracle_masks.py: ideal masks separate disjoint sources; an 8-kHz round trip caps wide-band sources."""
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("oracle_masks", REPO / "scripts" / "oracle_masks.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
 
 
 def tone(freq, seconds=1.0, level=0.3):
@@ -23,7 +16,7 @@ def tone(freq, seconds=1.0, level=0.3):
 
 
 def test_masks_separate_sources_in_disjoint_bands_and_8k_caps_the_high_one():
-    script = load_script()
+    script = load_script("oracle_masks")
     low, high = torch.from_numpy(tone(440.0)), torch.from_numpy(tone(6000.0))
     refs = torch.stack([low, high])
     mix = refs.sum(0)
@@ -46,12 +39,12 @@ def test_script_scores_a_course_layout_set_and_skips_mixtures_without_references
             sf.write(audio / "s1" / f"{name}.wav", s1, SR)
             sf.write(audio / "s2" / f"{name}.wav", s2, SR)
     out = tmp_path / "oracle.json"
-    assert load_script().main([str(tmp_path / "set"), "--json", str(out)]) == 0
+    assert load_script("oracle_masks").main([str(tmp_path / "set"), "--json", str(out)]) == 0
     summary = json.loads(out.read_text())
     assert summary["n"] == 2 and summary["skipped_without_refs"] == 1 and summary["sample_rate"] == SR
     assert summary["si_snri_db"]["ibm"] > 20 and summary["si_snri_db"]["perfect_8k"] > 20
 
 
 def test_script_refuses_a_folder_without_the_course_layout(tmp_path, capsys):
-    assert load_script().main([str(tmp_path)]) != 0
+    assert load_script("oracle_masks").main([str(tmp_path)]) != 0
     assert str(tmp_path) in capsys.readouterr().err

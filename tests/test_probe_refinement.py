@@ -1,21 +1,10 @@
 """scripts/probe_refinement.py: its setting selection is checked before any model or data is loaded."""
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("probe_refinement", REPO / "scripts" / "probe_refinement.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+from conftest import load_script
 
 
 def test_unknown_setting_names_are_refused_with_the_known_ones(capsys):
-    script = load_script()
+    script = load_script("probe_refinement")
     with pytest.raises(SystemExit) as stop:
         script.main(["--checkpoint", "missing.pt", "--only", "one pass", "three passes"])
     assert stop.value.code == 2
@@ -24,7 +13,7 @@ def test_unknown_setting_names_are_refused_with_the_known_ones(capsys):
 
 
 def test_filter_scan_needs_its_source_setting(capsys):
-    script = load_script()
+    script = load_script("probe_refinement")
     with pytest.raises(SystemExit) as stop:
         script.main(["--checkpoint", "missing.pt", "--only", "one pass", "--filter-scan"])
     assert stop.value.code == 2
