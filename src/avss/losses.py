@@ -5,6 +5,8 @@ import itertools
 
 import torch
 
+from avss.nn.stft import STFTEncoder, compressed_spectrum
+
 EPS = 1e-8
 
 
@@ -28,23 +30,19 @@ def compressed_spectral_snr(est: torch.Tensor, ref: torch.Tensor, n_fft: int = 5
     the reference's RMS: every bin counts, not only the loud low ones that dominate a waveform SNR. Broadcasts
     over leading axes like `si_snr`."""
     est, ref = torch.broadcast_tensors(est, ref)
-    lead, length = est.shape[:-1], est.shape[-1]
     scale = ref.pow(2).mean(-1, keepdim=True).add(eps).sqrt()
-    window = torch.hann_window(n_fft, device=est.device, dtype=est.dtype)
-
-    def compressed(x):
-        spec = torch.stft((x / scale).reshape(-1, length), n_fft, hop, window=window, return_complex=True)
-        return torch.view_as_real(spec * (spec.abs() + eps).pow(power - 1))
-
-    ref_c, est_c = compressed(ref), compressed(est)
-    signal = ref_c.pow(2).flatten(1).mean(-1)
-    error = (est_c - ref_c).pow(2).flatten(1).mean(-1)
-    return (10 * torch.log10((signal + eps) / (error + eps))).reshape(lead)
+    encoder = STFTEncoder(n_fft, hop).to(est.device, est.dtype)
+    ref_c = compressed_spectrum(encoder(ref / scale), power, eps)[1]
+    est_c = compressed_spectrum(encoder(est / scale), power, eps)[1]
+    signal = ref_c.pow(2).flatten(-3).mean(-1)
+    error = (est_c - ref_c).pow(2).flatten(-3).mean(-1)
+    return 10 * torch.log10((signal + eps) / (error + eps))
 
 
 def si_snr_and_spectral(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """The mean of SI-SNR and the compressed spectral SNR, in dB: the waveform target plus dense per-bin
-    supervision (for STFT-masking models, which stall near 0 dB on SI-SNR alone; README)."""
+    supervision. It did not keep the band-split's masks from collapsing on complex input planes
+    (results/band_split_probes.md)."""
     return 0.5 * (si_snr(est, ref) + compressed_spectral_snr(est, ref))
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avss.models.tf_masknet import ComplexMaskSeparator, compressed_spectrum
+from avss.models.tf_masknet import ComplexMaskSeparator
 from avss.nn.rnn_stack import ResidualBLSTM
-from avss.nn.stft import ISTFTDecoder, STFTEncoder
+from avss.nn.stft import ISTFTDecoder, STFTEncoder, compressed_spectrum
 
 
 class GridBlock(nn.Module):

@@ -17,18 +17,12 @@ from torch import nn
 
 from avss.models.base import ExportCore, Separator
 from avss.nn.rnn_stack import ResidualBLSTMStack
-from avss.nn.stft import ISTFTDecoder, STFTEncoder
+from avss.nn.stft import ISTFTDecoder, STFTEncoder, compressed_spectrum
 from avss.nn.tcn import TemporalConvNet
 
 MASKERS = ("blstm", "tcn")
 FEATURES = {"complex": 2, "magnitude": 1, "both": 3}  # input planes per frequency bin
 MASKS = {"complex": 2, "magnitude": 1}  # output planes per frequency bin and speaker
-
-
-def compressed_spectrum(spec: torch.Tensor, power: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, 2, F, T] -> (|X| [B, 1, F, T], the spectrum with its magnitude raised to `power` [B, 2, F, T])."""
-    mag = spec.pow(2).sum(1, keepdim=True).add(eps).sqrt()
-    return mag, spec * mag.pow(power - 1)
 
 
 def feature_planes(spec: torch.Tensor, features: str, power: float, eps: float) -> torch.Tensor:

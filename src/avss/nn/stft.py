@@ -64,3 +64,9 @@ class ISTFTDecoder(_STFTBase):
         if wav.shape[-1] < length:  # past the last frame: silence
             wav = F.pad(wav, (0, length - wav.shape[-1]))
         return wav.reshape(*lead, length)
+
+
+def compressed_spectrum(spec: torch.Tensor, power: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """[..., 2, F, T] -> (|X| [..., 1, F, T], the spectrum with its magnitude raised to `power` [..., 2, F, T])."""
+    mag = spec.pow(2).sum(-3, keepdim=True).add(eps).sqrt()
+    return mag, spec * mag.pow(power - 1)
