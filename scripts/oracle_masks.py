@@ -37,17 +37,22 @@ def _stft_pair(n_fft: int, hop: int) -> tuple[STFTEncoder, ISTFTDecoder]:
     return STFTEncoder(n_fft, hop), ISTFTDecoder(n_fft, hop)
 
 
-def oracle_estimates(mix: torch.Tensor, refs: torch.Tensor, sample_rate: int, n_fft: int, hop: int) -> dict:
-    """mix [L], refs [S, L] -> {method: estimates [S, L]}."""
-    encoder, decoder = _stft_pair(n_fft, hop)
-    mix_spec = encoder(mix)  # [2, F, T]
+def ideal_masks(encoder: STFTEncoder, refs: torch.Tensor) -> dict:
+    """refs [S, L] -> {"irm" | "ibm" | "wiener": masks [S, F, T]} on the encoder's STFT."""
     ref_mag = encoder(refs).pow(2).sum(1).sqrt()  # [S, F, T]
-    masks = {
+    return {
         "irm": ref_mag / (ref_mag.sum(0, keepdim=True) + EPS),
         "ibm": (ref_mag == ref_mag.max(0, keepdim=True).values).float(),
         "wiener": ref_mag.pow(2) / (ref_mag.pow(2).sum(0, keepdim=True) + EPS),
     }
-    out = {name: decoder(mask[:, None] * mix_spec[None], mix.shape[-1]) for name, mask in masks.items()}
+
+
+def oracle_estimates(mix: torch.Tensor, refs: torch.Tensor, sample_rate: int, n_fft: int, hop: int) -> dict:
+    """mix [L], refs [S, L] -> {method: estimates [S, L]}."""
+    encoder, decoder = _stft_pair(n_fft, hop)
+    mix_spec = encoder(mix)  # [2, F, T]
+    out = {name: decoder(mask[:, None] * mix_spec[None], mix.shape[-1])
+           for name, mask in ideal_masks(encoder, refs).items()}
     band_limited = [resample(resample(r.numpy(), sample_rate, 8000), 8000, sample_rate)[:mix.shape[-1]]
                     for r in refs]
     out["perfect_8k"] = torch.from_numpy(np.stack([np.pad(b, (0, mix.shape[-1] - len(b))) for b in band_limited]))

@@ -25,12 +25,6 @@ def time_variation(masks):
     return float((within_bins / overall).mean())
 
 
-def ideal_ratio_masks(encoder, sources):
-    """[S, L] references -> magnitude ratio masks [S, 1, F, T] on the encoder's STFT."""
-    mags = encoder(sources).pow(2).sum(-3, keepdim=True).sqrt()
-    return mags / mags.sum(0, keepdim=True).clamp_min(1e-8)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="an STFT-masking model (.pt or Lightning .ckpt)")
@@ -48,6 +42,7 @@ def main(argv=None) -> int:
     from avss.utils.results import write_json
 
     sys.path.insert(0, str(ROOT / "scripts"))
+    from oracle_masks import ideal_masks, si_snr_improvement
     from probe_refinement import validation_set
 
     torch.set_num_threads(args.threads)
@@ -66,10 +61,11 @@ def main(argv=None) -> int:
             spec, scale = model.analyze(mix)
             masks = model.estimate_masks(spec)
             _, est = pit(model.apply_masks(masks, spec, scale, mix.shape[-1]), refs)
-            scores["si_snri"].append(float((si_snr(est, refs) - si_snr(mix.expand_as(refs), refs)).mean()))
+            scores["si_snri"].append(si_snr_improvement(est[0], refs[0], mix[0]))
             scores["tracks_alike_db"].append(float(si_snr(est[:, 0], est[:, 1])))
             scores["mask_time_variation"].append(time_variation(masks[0]))
-            scores["oracle_irm_time_variation"].append(time_variation(ideal_ratio_masks(model.encoder, refs[0])))
+            irm = ideal_masks(model.encoder, refs[0])["irm"]
+            scores["oracle_irm_time_variation"].append(time_variation(irm[:, None]))
     results = {"checkpoint": str(args.checkpoint), "mixtures": count,
                **{key: round(sum(values) / count, 3) for key, values in scores.items()}}
     print(f"{args.checkpoint}: SI-SNRi {results['si_snri']:.2f} dB | tracks alike {results['tracks_alike_db']:.2f} dB "

@@ -29,11 +29,10 @@ def compressed_spectral_snr(est: torch.Tensor, ref: torch.Tensor, n_fft: int = 5
     """SNR in dB between power-law compressed complex spectra (|X|^power with X's phase), both signals scaled by
     the reference's RMS: every bin counts, not only the loud low ones that dominate a waveform SNR. Broadcasts
     over leading axes like `si_snr`."""
-    est, ref = torch.broadcast_tensors(est, ref)
     scale = ref.pow(2).mean(-1, keepdim=True).add(eps).sqrt()
     encoder = STFTEncoder(n_fft, hop).to(est.device, est.dtype)
-    ref_c = compressed_spectrum(encoder(ref / scale), power, eps)[1]
-    est_c = compressed_spectrum(encoder(est / scale), power, eps)[1]
+    ref_c = compressed_spectrum(encoder(ref / scale), power, eps)[1]  # at ref's own shape: once per reference
+    est_c = compressed_spectrum(encoder(est / scale), power, eps)[1]  # broadcast: each estimate at each ref's scale
     signal = ref_c.pow(2).flatten(-3).mean(-1)
     error = (est_c - ref_c).pow(2).flatten(-3).mean(-1)
     return 10 * torch.log10((signal + eps) / (error + eps))
