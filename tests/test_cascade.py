@@ -151,3 +151,17 @@ def test_the_shipped_cascade_loads_in_one_line_without_its_base_file(monkeypatch
     monkeypatch.chdir(tmp_path)  # its config names checkpoints/sudormrf16_grown.pt, which must not be read
     model = Separator.from_pretrained(root / "checkpoints" / "default.pt")
     assert isinstance(model, Cascade) and model.estimate_input.weight.abs().max() > 0
+
+
+def test_a_frozen_base_cascade_checkpoint_fine_tunes_with_its_base_unfrozen_but_not_as_another_model(tmp_path):
+    from avss.models.base import load_trained_weights
+
+    trained = listening_cascade(tmp_path)
+    trained.save_pretrained(tmp_path / "cascade.pt")
+    joint = Cascade(base=trained.base.config, freeze_base=False)
+    load_trained_weights(joint, tmp_path / "cascade.pt")
+    torch.testing.assert_close(joint.state_dict(), trained.state_dict(), rtol=0, atol=0)
+    assert all(p.requires_grad for p in joint.base.parameters())
+    other = Cascade(base={**trained.base.config, "blocks": 3})
+    with pytest.raises(ValueError, match=r"differs in \['base'\]"):
+        load_trained_weights(other, tmp_path / "cascade.pt")

@@ -47,9 +47,9 @@ def load_trained_weights(model: "Separator", path, setting: str = "init_from", t
     fine-tuning, or a part of a composite model. ValueError naming the differing config keys otherwise
     (`setting`: the option that gave `path`; `target`: what it was loaded into; `hint`: what to do)."""
     trained = Separator.from_pretrained(path)
-    if trained.config != model.config:
-        differing = sorted(k for k in set(trained.config) | set(model.config)
-                           if trained.config.get(k) != model.config.get(k))
+    differing = sorted(k for k in set(trained.config) | set(model.config)
+                       if trained.config.get(k) != model.config.get(k) and k not in model.training_options)
+    if differing:
         raise ValueError(f"{setting}={path} holds a different model than {target} (it differs in {differing}; "
                          f"the checkpoint holds {trained.config['_target_']}); {hint}")
     model.load_state_dict(trained.state_dict())
@@ -65,6 +65,8 @@ class Separator(nn.Module):
     # Per-speaker conditioning inputs beyond the mouths that forward() accepts as keyword arguments, named as
     # the batch keys that carry them ([B, S, ...] in a batch; e.g. "enrollment" for voiceprint models).
     extra_inputs: tuple[str, ...] = ()
+    # Config keys that change how the model trains, not its weights: `init_from` may differ in them.
+    training_options: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -9,6 +9,8 @@ from avss.utils.weight_files import skipping_weight_files
 
 
 class OnTrainedBase(Separator):
+    training_options = ("base_weights", "freeze_base")  # e.g. fine-tune a frozen-base checkpoint jointly
+
     def setup_base(self, base: dict, base_weights: str | None, sample_rate: int | None, freeze_base: bool) -> None:
         """Build `self.base` from its config and load `base_weights` (not when a saved two-stage checkpoint,
         which holds them, is being rebuilt); `freeze_base` keeps it fixed and in inference mode."""
