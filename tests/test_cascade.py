@@ -113,6 +113,41 @@ def test_onnx_export_matches_pytorch_and_loads_without_the_base_file(tmp_path, o
         torch.testing.assert_close(onnx_model(mix), expected, atol=1e-4, rtol=1e-4)
 
 
+def deeper_cascade(tmp_path):
+    """A trained (listening) cascade saved, and an untrained third stage on it."""
+    trained = listening_cascade(tmp_path)
+    trained.save_pretrained(tmp_path / "cascade.pt")
+    return trained, Cascade(base=trained.config, base_weights=str(tmp_path / "cascade.pt"))
+
+
+def test_an_untrained_stage_on_a_cascade_runs_the_cascade_with_one_more_second_pass(tmp_path):
+    trained, deeper = deeper_cascade(tmp_path)
+    twice = build_from_config({**trained.config, "second_passes": 2}).eval()
+    twice.load_state_dict(trained.state_dict())
+    for length in (3000, 3011):  # also a length the encoder has to pad
+        mix = torch.randn(2, length)
+        with torch.no_grad():
+            torch.testing.assert_close(deeper.eval()(mix), twice(mix), rtol=0, atol=0)
+            assert (deeper(mix) - trained.eval()(mix)).abs().max() > 1e-4
+
+
+def test_only_the_newest_stage_of_a_deeper_cascade_learns(tmp_path):
+    trained, deeper = deeper_cascade(tmp_path)
+    deeper.train()
+    assert not deeper.base.training and not deeper.base.base.training and deeper.second.training
+    deeper(torch.randn(2, 3000))[:, 0].pow(2).mean().backward()
+    assert all(p.grad is None for p in deeper.base.parameters())
+    assert all(p.grad is not None for p in deeper.second.parameters())
+    assert deeper.estimate_input.weight.grad.abs().sum() > 0
+    for weight_file in ("cascade.pt", "base.pt"):  # a saved deeper cascade holds all its stages
+        (tmp_path / weight_file).unlink()
+    deeper.save_pretrained(tmp_path / "deeper.pt")
+    loaded = Separator.from_pretrained(tmp_path / "deeper.pt")
+    mix = torch.randn(1, 2000)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mix), deeper.eval()(mix), rtol=0, atol=0)
+
+
 def test_refuses_a_base_that_is_not_a_sudormrf():
     with pytest.raises(TypeError, match="SuDoRMRF"):
         Cascade(base=TFMaskNet(n_fft=64, hop=16, dim=8, hidden=8, layers=1).config)

@@ -11,8 +11,14 @@ arbitrary gains.
 `Cascade(base=<SuDoRM-RF config>, base_weights=PATH)` loads the trained weights into both stages (not when a
 saved `Cascade` checkpoint, which holds them, is loaded); `freeze_base` keeps the first stage fixed, which
 also spares its backward pass. `second_passes` > 1 runs the second stage again on its own tracks.
+
+The base may itself be a trained `Cascade`: then the new stage is a copy of the base's trained last stage (its
+separator and how it hears tracks), so the untrained deeper cascade computes what the base does with
+`second_passes` + 1, and training the new stage on the frozen base adds one more trained refinement.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -32,8 +38,12 @@ class Cascade(OnTrainedBase):
             raise ValueError(f"second_passes={second_passes}: the second stage runs at least once")
         self.second_passes = second_passes
         self.setup_base(base, base_weights, sample_rate, freeze_base)
+        if isinstance(self.base, Cascade):
+            for part in ("second", "estimate_norm", "estimate_input"):  # copies of the trained last stage
+                setattr(self, part, copy.deepcopy(getattr(self.base, part)).requires_grad_(True))
+            return
         if not isinstance(self.base, SuDoRMRF):
-            raise TypeError(f"Cascade builds on a SuDoRMRF, not {type(self.base).__name__}")
+            raise TypeError(f"Cascade builds on a SuDoRMRF or a Cascade, not {type(self.base).__name__}")
         self.second = build_from_config(self.base.config)
         self.second.load_state_dict(self.base.state_dict())
         masker = self.second.masker
@@ -53,9 +63,10 @@ class Cascade(OnTrainedBase):
 
     def separate_padded(self, padded: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """[B, L'] mixture padded to the frames, and `real` [B, L'] (1 over its samples, 0 over the padding)
-        -> [B, S, L']: the first stage's tracks, then `second_passes` times the second stage's, each pass
+        -> [B, S, L']: the base's tracks, then `second_passes` times the second stage's, each pass
         hearing the tracks of the one before."""
-        tracks = self.first_tracks(padded, padded=True)
+        base_inputs = {"real": real} if isinstance(self.base, Cascade) else {}
+        tracks = self.first_tracks(padded, padded=True, **base_inputs)
         for _ in range(self.second_passes):
             tracks = self.second_pass(padded, real, tracks)
         return tracks

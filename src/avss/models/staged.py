@@ -34,9 +34,10 @@ class OnTrainedBase(Separator):
             self.base.eval()
         return self
 
-    def first_tracks(self, mix: torch.Tensor, padded: bool = False) -> torch.Tensor:
+    def first_tracks(self, mix: torch.Tensor, padded: bool = False, **padded_inputs) -> torch.Tensor:
         """The first stage's tracks [B, S, L] for a mixture [B, L] (without gradients when it is frozen);
-        `padded`: `mix` is already padded to the base's frames (its `separate_padded`, for export)."""
+        `padded`: `mix` is already padded to the base's frames (its `separate_padded`, for export, which also
+        gets `padded_inputs`)."""
         run = self.base.separate_padded if padded else self.base
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_base):
-            return run(mix)
+            return run(mix, **padded_inputs)
