@@ -1,6 +1,6 @@
 """Average the weights of fine-tuned checkpoints of one model (a "model soup") into one checkpoint.
 
-    python scripts/average_checkpoints.py soup.pt checkpoints/default.pt outputs/run_a/best_model.pt ... \
+    python scripts/average_checkpoints.py soup.pt checkpoints/cascade16.pt outputs/run_a/best_model.pt ... \
         [--weights 1 1 ...]
     python inference.py data_dir=... save_dir=... checkpoint=soup.pt
 

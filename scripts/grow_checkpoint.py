@@ -2,7 +2,7 @@
 more U-ConvBlocks (`--blocks`), more pyramid levels in each (`--depth`, a longer receptive field), or both.
 
     python scripts/grow_checkpoint.py checkpoints/sudormrf_small_dm.pt grown.pt --blocks 16
-    python scripts/grow_checkpoint.py checkpoints/default.pt grown.pt --depth 5 [--start-gain 0.1]
+    python scripts/grow_checkpoint.py checkpoints/sudormrf16_grown.pt grown.pt --depth 5 [--start-gain 0.1]
     python train.py experiment=sudormrf16_dm init_from=grown.pt [optimizer.lr=1.5e-4 scheduler.T_max=14 trainer.max_epochs=14]
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Combine trained separators into one ensemble checkpoint (avss.models.Ensemble) that loads with one line.
 
-    python scripts/make_ensemble.py ensemble.pt checkpoints/default.pt checkpoints/sudormrf_small_coloured_dm.pt \
-        [--weights 1 1]
+    python scripts/make_ensemble.py ensemble.pt checkpoints/cascade16.pt checkpoints/band_split_magnitude_dm.pt \
+        [--weights 0.8 0.2]   # how checkpoints/default.pt was made
     python inference.py data_dir=... save_dir=... checkpoint=ensemble.pt
 """
 from __future__ import annotations

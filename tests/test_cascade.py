@@ -179,12 +179,12 @@ def test_the_cascade_is_level_free_like_its_base(tmp_path):
         torch.testing.assert_close(model(30 * mix), 30 * model(mix), rtol=1e-4, atol=1e-4)
 
 
-def test_the_shipped_cascade_loads_in_one_line_without_its_base_file(monkeypatch, tmp_path):
+def test_the_trained_cascade_loads_in_one_line_without_its_base_file(monkeypatch, tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(tmp_path)  # its config names checkpoints/sudormrf16_grown.pt, which must not be read
-    model = Separator.from_pretrained(root / "checkpoints" / "default.pt")
+    model = Separator.from_pretrained(root / "checkpoints" / "cascade16.pt")
     assert isinstance(model, Cascade) and model.estimate_input.weight.abs().max() > 0
 
 

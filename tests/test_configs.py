@@ -59,7 +59,7 @@ def test_16_block_recipe_is_the_command_line_of_the_16_block_models_last_cycle()
     assert recipe["model"]["blocks"] == 16 and recipe["trainer"]["max_epochs"] == recipe["scheduler"]["T_max"]
 
 
-def test_shipped_cascade_and_its_first_stage_have_the_architectures_of_their_configs():
+def test_the_trained_cascade_and_its_first_stage_have_the_architectures_of_their_configs():
     from avss.models.base import load_trained_weights
     from avss.utils.weight_files import skip_weight_files
     first = instantiate(train_config("model=sudormrf_small_16").model)
@@ -67,7 +67,7 @@ def test_shipped_cascade_and_its_first_stage_have_the_architectures_of_their_con
     load_trained_weights(first, CONFIGS.parent / "checkpoints" / "sudormrf16_grown.pt")  # raises on any difference
     with skip_weight_files():
         cascade = instantiate(train_config("model=cascade_sudormrf16").model)
-    load_trained_weights(cascade, CONFIGS.parent / "checkpoints" / "default.pt")
+    load_trained_weights(cascade, CONFIGS.parent / "checkpoints" / "cascade16.pt")
     # its frozen first stage is that file up to the rounding of the EMA it was trained with (before ExactEMA)
     torch.testing.assert_close(cascade.base.state_dict(), first.state_dict(), rtol=0, atol=2e-5)
 

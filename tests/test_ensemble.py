@@ -110,3 +110,14 @@ def test_rejects_mismatched_or_unsuitable_members(tmp_path):
     a.save_pretrained(tmp_path / "a.pt")
     with pytest.raises(ValueError, match="member_weights\\[1\\].*different model"):
         Ensemble(members=[a.config, a.config], member_weights=[str(tmp_path / "a.pt"), str(tmp_path / "other.pt")])
+
+
+def test_the_shipped_checkpoint_is_the_cascade_and_the_band_split_blended_8_to_2(monkeypatch, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)  # the members' configs name checkpoint files, which must not be read
+    shipped = Separator.from_pretrained(root / "checkpoints" / "default.pt")
+    assert [type(member).__name__ for member in shipped.members] == ["Cascade", "BandSplitRNN"]
+    torch.testing.assert_close(shipped.weights, torch.tensor([0.8, 0.2]))
+    for member, name in zip(shipped.members, ["cascade16.pt", "band_split_magnitude_dm.pt"]):
+        alone = Separator.from_pretrained(root / "checkpoints" / name)
+        torch.testing.assert_close(member.state_dict(), alone.state_dict(), rtol=0, atol=0)

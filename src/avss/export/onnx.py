@@ -5,8 +5,8 @@ normalisation stay in PyTorch, because torch.stft/istft do not export cleanly an
 model's config is stored in the ONNX file's metadata (`avss_config`), so `OnnxSeparator.load(path)` rebuilds
 those fixed steps without the PyTorch checkpoint.
 
-    python -m avss.export.onnx checkpoints/default.pt default.onnx     # export
-    python inference.py checkpoint=default.onnx data_dir=... save_dir=...   # use (any entry point taking checkpoint=)
+    python -m avss.export.onnx checkpoints/cascade16.pt cascade16.onnx     # export
+    python inference.py checkpoint=cascade16.onnx data_dir=... save_dir=...   # use (any entry point taking checkpoint=)
 """
 from __future__ import annotations
 
