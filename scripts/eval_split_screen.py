@@ -1,7 +1,7 @@
 """Score `separate_video.py` on a split-screen video with known voices (from `make_grid_split_screen.py`).
 
     python scripts/eval_split_screen.py --video outputs/grid_split/bbaf2n_brbk7n.mp4 \
-        --pred outputs/grid_split/bbaf2n_brbk7n --json results/grid_split_screen.json [--name bbaf2n_brbk7n]
+        --pred outputs/grid_split/bbaf2n_brbk7n --json results/default_grid_split_screen.json [--name bbaf2n_brbk7n]
 
 speaker1.wav is scored against the left clip's voice (`VIDEO.left.wav`) and speaker2.wav against the right one's,
 as SI-SNR improvement over the video's (decoded) mixture. Also reported: the SI-SNRi the swapped order would give,
