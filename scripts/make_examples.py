@@ -20,12 +20,12 @@ import numpy as np
 
 from avss.data.custom_dir import scan_custom_dir
 from avss.data.mixture_sets import scale_pair, write_mixture
+from avss.data.tts import trim_silence
 from avss.io.audio import load_audio
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 0
 MOUTH_STEP = 8
-SILENCE_DB = -40.0  # leading/trailing audio quieter than this (relative to the peak) is trimmed
 
 # (ID, engine, voice, text) for s1 and s2, mixture sample rate, mixture format, level of s1 over s2 in dB
 EXAMPLES = [
@@ -56,16 +56,6 @@ def synthesise(engine: str, voice: str, text: str, sample_rate: int, workdir: Pa
         sys.exit(f"make_examples.py: {engine} not found (apt-get install espeak-ng flite)")
     audio, _ = load_audio(wav, sample_rate)
     return trim_silence(audio, sample_rate)
-
-
-def trim_silence(audio: np.ndarray, sample_rate: int, margin: float = 0.05) -> np.ndarray:
-    """Cut leading/trailing 10 ms frames quieter than SILENCE_DB below the peak frame, keeping `margin` s."""
-    hop = sample_rate // 100
-    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
-    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    loud = np.flatnonzero(level > level.max() + SILENCE_DB)
-    pad = int(margin * sample_rate)
-    return audio[max(0, loud[0] * hop - pad): min(len(audio), (loud[-1] + 1) * hop + pad)]
 
 
 def main(argv=None) -> int:

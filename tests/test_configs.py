@@ -81,3 +81,14 @@ def test_the_magnitude_band_split_recipe_differs_from_band_split_dm_only_in_its_
     for cfg in (magnitude, complex_planes):
         del cfg["model"]["features"], cfg["task_name"]
     assert magnitude == complex_planes
+
+
+def test_the_synthetic_talker_recipe_is_the_16_block_cycle_plus_one_corpus():
+    from omegaconf import OmegaConf
+
+    tts = OmegaConf.to_container(train_config("experiment=sudormrf16_tts_dm"))
+    plain = OmegaConf.to_container(train_config("experiment=sudormrf16_dm"))
+    added = tts["data_corpora"].pop()
+    assert added == {"path": "data/tts_corpus", "speaker_regex": "^([^-]+)-", "weight": 0.4}
+    del tts["task_name"], plain["task_name"]
+    assert tts == plain
