@@ -2,6 +2,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from avss.data.tts import FLITE_VOICES, sentences, trim_silence, voice_plan
 
@@ -16,6 +17,8 @@ def test_voice_plan_is_seeded_and_its_talkers_are_distinct_corpus_labels():
     for v in plan[50:]:
         low, high = FLITE_VOICES[v.voice]
         assert v.engine == "flite" and low <= v.pitch <= high and 0.85 <= v.rate <= 1.2
+    with pytest.raises(ValueError, match="distinct espeak-ng talkers"):
+        voice_plan(10**6, 0)
 
 
 def test_sentences_keep_plain_prose_of_the_right_length():

@@ -1,6 +1,6 @@
 """Synthetic talkers from Debian's text-to-speech engines (espeak-ng, flite): more voices for dynamic mixing.
 
-The shared corpora hold about 260 real talkers; the models fit them and stop improving on held-out ones. A
+The shared corpora hold about 240 real training talkers; the models fit them and stop improving on held-out ones. A
 synthetic talker is one engine voice with a fixed pitch and speaking rate: `voice_plan` draws those, `sentences`
 cuts prose into lines to speak, and `speak` runs the engine. scripts/make_tts_corpus.py writes the corpus.
 """
@@ -41,6 +41,9 @@ class Voice:
 
 def voice_plan(n_espeak: int, n_flite: int, seed: int = 0) -> list[Voice]:
     """`n_espeak` + `n_flite` distinct synthetic talkers drawn with `seed`."""
+    possible = len(ESPEAK_ACCENTS) * len(ESPEAK_VARIANTS) * 7  # pitch decades 20-29 ... 80
+    if n_espeak > possible:
+        raise ValueError(f"at most {possible} distinct espeak-ng talkers, asked for {n_espeak}")
     rng = np.random.default_rng(seed)
     voices, seen = [], set()
     while len(voices) < n_espeak:
