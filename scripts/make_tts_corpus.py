@@ -6,8 +6,9 @@
 
 Every talker (avss.data.tts.voice_plan: one engine voice, pitch and speaking rate) reads `--utterances` lines
 drawn from the prose files under `--text` (the licence texts every Debian system has). Files are 16 kHz FLAC named
-`<talker>-<n>.flac`, so the corpus' speaker regex is `^([^-]+)-` (experiment=cascade16_tts_dm uses it). The
-output depends only on the arguments and the TTS versions (written to `<out>/versions.txt`).
+`<talker>-<n>.flac` (the voices in `<out>/voices.tsv`), so the corpus' speaker regex is `^([^-]+)-`
+(experiment=sudormrf16_tts_dm uses it). The output depends only on the arguments and the TTS versions (written
+to `<out>/versions.txt`).
 """
 from __future__ import annotations
 
@@ -53,7 +54,10 @@ def main(argv=None) -> int:
     voices = voice_plan(args.espeak, args.flite, args.seed)
     for voice in voices:
         for n, k in enumerate(rng.choice(len(lines), size=args.utterances, replace=False)):
-            audio = speak(voice, lines[k], SAMPLE_RATE)
+            try:
+                audio = speak(voice, lines[k], SAMPLE_RATE)
+            except RuntimeError as error:  # the engine is not installed
+                sys.exit(f"make_tts_corpus.py: {error}")
             sf.write(args.out / f"{voice.name}-{n:02d}.flac", audio, SAMPLE_RATE)
             seconds += len(audio) / SAMPLE_RATE
     with open(args.out / "voices.tsv", "w") as table:
