@@ -32,7 +32,7 @@ SILENCE_DB = -40.0  # leading/trailing audio quieter than this (relative to the 
 
 @dataclass(frozen=True)
 class Voice:
-    name: str          # the talker's label: no "-" (the corpus' file names are <name>-<n>.wav)
+    name: str          # the talker's label: no "-" (the corpus' file names are <name>-<n>.flac)
     engine: str        # "espeak-ng" or "flite"
     voice: str         # engine voice, e.g. "en-us+m3" or "slt"
     pitch: float       # espeak-ng: pitch 0-99; flite: mean F0 in Hz
