@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from avss.data.custom_dir import scan_custom_dir
 from avss.data.mixture_sets import scale_pair, write_mixture
-from avss.data.tts import trim_silence
-from avss.io.audio import load_audio
+from avss.data.tts import Voice, speak
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -41,21 +38,12 @@ EXAMPLES = [
 ]
 
 
-def synthesise(engine: str, voice: str, text: str, sample_rate: int, workdir: Path) -> np.ndarray:
-    """Speak `text` with espeak-ng or flite; return float32 mono at `sample_rate`, silence trimmed."""
-    wav = workdir / f"{engine}_{voice.replace('+', '_')}.wav"
-    if engine == "espeak-ng":
-        cmd = ["espeak-ng", "-v", voice, "-s", "165", "-w", str(wav), text]
-    elif engine == "flite":
-        cmd = ["flite", "-voice", voice, "-t", text, "-o", str(wav)]
-    else:
-        raise ValueError(f"unknown TTS engine {engine!r}")
+def synthesise(engine: str, voice: str, text: str, sample_rate: int) -> np.ndarray:
+    """Speak `text` with espeak-ng (at 165 words per minute) or flite; float32 mono at `sample_rate`, trimmed."""
     try:
-        subprocess.run(cmd, check=True, capture_output=True)
-    except FileNotFoundError:
-        sys.exit(f"make_examples.py: {engine} not found (apt-get install espeak-ng flite)")
-    audio, _ = load_audio(wav, sample_rate)
-    return trim_silence(audio, sample_rate)
+        return speak(Voice(voice, engine, voice, rate=165 if engine == "espeak-ng" else None), text, sample_rate)
+    except RuntimeError as error:  # the engine is not installed
+        sys.exit(f"make_examples.py: {error}")
 
 
 def main(argv=None) -> int:
@@ -64,18 +52,17 @@ def main(argv=None) -> int:
     out = parser.parse_args(argv).out
     for sub in ("audio", "mouths"):  # generated content only; README.md stays
         shutil.rmtree(out / sub, ignore_errors=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, ex in enumerate(EXAMPLES):
-            rate = ex["sample_rate"]
-            (id1, *tts1), (id2, *tts2) = ex["s1"], ex["s2"]
-            x1, x2 = synthesise(*tts1, rate, Path(tmp)), synthesise(*tts2, rate, Path(tmp))
-            n = max(len(x1), len(x2))  # the shorter sentence is padded with silence: no word is cut
-            x1, x2 = np.pad(x1, (0, n - len(x1))), np.pad(x2, (0, n - len(x2)))
-            s1, s2 = scale_pair(x1, x2, ex["snr_db"])
-            written = write_mixture(out, id1, id2, s1, s2, rate, ext=ex["ext"], mouths=True,
-                                    rng=np.random.default_rng([SEED, i]), ref_ext=ex["ext"],
-                                    mouth_step=MOUTH_STEP)
-            print(f"{written['mix'].relative_to(out)}: {n / rate:.2f} s at {rate} Hz")
+    for i, ex in enumerate(EXAMPLES):
+        rate = ex["sample_rate"]
+        (id1, *tts1), (id2, *tts2) = ex["s1"], ex["s2"]
+        x1, x2 = synthesise(*tts1, rate), synthesise(*tts2, rate)
+        n = max(len(x1), len(x2))  # the shorter sentence is padded with silence: no word is cut
+        x1, x2 = np.pad(x1, (0, n - len(x1))), np.pad(x2, (0, n - len(x2)))
+        s1, s2 = scale_pair(x1, x2, ex["snr_db"])
+        written = write_mixture(out, id1, id2, s1, s2, rate, ext=ex["ext"], mouths=True,
+                                rng=np.random.default_rng([SEED, i]), ref_ext=ex["ext"],
+                                mouth_step=MOUTH_STEP)
+        print(f"{written['mix'].relative_to(out)}: {n / rate:.2f} s at {rate} Hz")
     entries = scan_custom_dir(out)
     bad = [e.name for e in entries if not (e.has_refs and e.has_mouths)]
     if bad or len(entries) != len(EXAMPLES):

@@ -35,8 +35,8 @@ class Voice:
     name: str          # the talker's label: no "-" (the corpus' file names are <name>-<n>.flac)
     engine: str        # "espeak-ng" or "flite"
     voice: str         # engine voice, e.g. "en-us+m3" or "slt"
-    pitch: float       # espeak-ng: pitch 0-99; flite: mean F0 in Hz
-    rate: float        # espeak-ng: words per minute; flite: duration stretch (> 1 is slower)
+    pitch: float | None = None   # espeak-ng: pitch 0-99; flite: mean F0 in Hz; None: the engine's default
+    rate: float | None = None    # espeak-ng: words per minute; flite: duration stretch (> 1 is slower); None: default
 
 
 def voice_plan(n_espeak: int, n_flite: int, seed: int = 0) -> list[Voice]:
@@ -81,11 +81,15 @@ def speak(voice: Voice, text: str, sample_rate: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         if voice.engine == "espeak-ng":
-            cmd = ["espeak-ng", "-v", voice.voice, "-p", str(int(voice.pitch)), "-s", str(int(voice.rate)),
-                   "-w", str(wav), text]
+            cmd = ["espeak-ng", "-v", voice.voice]
+            for flag, value in (("-p", voice.pitch), ("-s", voice.rate)):
+                cmd += [] if value is None else [flag, str(int(value))]
+            cmd += ["-w", str(wav), text]
         elif voice.engine == "flite":
-            cmd = ["flite", "-voice", voice.voice, "--setf", f"int_f0_target_mean={voice.pitch}",
-                   "--setf", f"duration_stretch={voice.rate}", "-t", text, "-o", str(wav)]
+            cmd = ["flite", "-voice", voice.voice]
+            for name, value in (("int_f0_target_mean", voice.pitch), ("duration_stretch", voice.rate)):
+                cmd += [] if value is None else ["--setf", f"{name}={value}"]
+            cmd += ["-t", text, "-o", str(wav)]
         else:
             raise ValueError(f"unknown TTS engine {voice.engine!r}")
         try:
